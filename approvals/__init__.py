@@ -1,0 +1,1 @@
+"""Approval requests for risky steps."""

@@ -1,0 +1,1 @@
+"""The audit timeline and its reports."""

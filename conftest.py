@@ -1,0 +1,68 @@
+"""Fixtures shared by every app's tests."""
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django_q.conf import Conf
+
+from exec_site.testing import subprocess_env
+
+ROOT = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def postgres_only() -> None:
+    """Skip a test that needs PostgreSQL's row locks and true concurrency."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://...")
+
+
+@pytest.fixture
+def sqlite_only() -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("checks SQLite's own settings")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_task_queue() -> Iterator[str]:
+    """Give this test session a queue name that no other cluster shares."""
+    name = f"exec-test-{uuid.uuid4().hex[:8]}"
+    saved = (Conf.PREFIX, Conf.CLUSTER_NAME, Conf.Q_STAT)
+    Conf.PREFIX = Conf.CLUSTER_NAME = name
+    Conf.Q_STAT = f"django_q:{name}:cluster"
+    yield name
+    Conf.PREFIX, Conf.CLUSTER_NAME, Conf.Q_STAT = saved
+
+
+@pytest.fixture
+def task_cluster(transactional_db, private_task_queue, tmp_path) -> Iterator[Path]:
+    """Run a real django-q2 cluster against the test database until the test ends.
+
+    Yields the path of the cluster's log file.
+    """
+    log_path = tmp_path / "qcluster.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=subprocess_env(private_task_queue, EXEC_WORKERS="2"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield log_path
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)

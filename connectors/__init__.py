@@ -1,0 +1,1 @@
+"""Connections to vendor APIs and notification services."""

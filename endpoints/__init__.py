@@ -1,0 +1,1 @@
+"""Endpoints, their users, status history and agent tasks."""

@@ -1,0 +1,1 @@
+"""The Exec project: settings, URLs, the task cluster and shared helpers."""

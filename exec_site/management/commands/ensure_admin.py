@@ -1,0 +1,44 @@
+"""Create the first administrator account for a new installation."""
+
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a superuser with a generated password, printed once, unless one "
+        "exists already."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--username", default="admin", help="Login name.")
+        parser.add_argument(
+            "--url", default="", help="Address of the admin to print with the login."
+        )
+
+    def handle(self, *args: Any, username: str, url: str, **options: Any) -> None:
+        user_model = get_user_model()
+        if user_model.objects.filter(is_superuser=True).exists():
+            self.stdout.write(
+                "An administrator account exists already. Reset a password with "
+                "`python manage.py changepassword USERNAME`."
+            )
+            return
+
+        password = secrets.token_urlsafe(15)
+        user = user_model.objects.create_superuser(
+            username=username, email="", password=password
+        )
+        user.groups.add(Group.objects.get(name="Administrators"))
+        where = f" at {url}" if url else ""
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Administrator account created{where}: username {username}, "
+                f"password {password}"
+            )
+        )
+        self.stdout.write("The password is shown only this once; store it now.")

@@ -1,0 +1,29 @@
+"""Every periodic task Exec runs, declared in one place.
+
+`python manage.py setup_schedules` applies this list to django-q2's Schedule
+table: it creates or updates each entry by name and deletes Exec schedules
+that are no longer declared. Schedules that operators add by hand, whose
+names do not start with `exec:`, are left alone.
+"""
+
+from dataclasses import dataclass
+
+PREFIX = "exec:"
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    """A task that django-q2 runs every `minutes` minutes."""
+
+    name: str
+    func: str
+    minutes: int
+
+    @property
+    def schedule_name(self) -> str:
+        return PREFIX + self.name
+
+
+# django-q2's scheduler wakes about every 30 seconds, so work that must happen
+# sooner than a minute runs from claimed rows, not from a schedule.
+SCHEDULES: list[PeriodicTask] = []

@@ -1,0 +1,1 @@
+"""Forensics packages and collected files."""

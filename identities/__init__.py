@@ -1,0 +1,1 @@
+"""Identity-provider accounts and their links to endpoint users."""

@@ -1,0 +1,1 @@
+"""Detections, playbooks and the run engine."""
