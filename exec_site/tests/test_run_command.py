@@ -1,0 +1,68 @@
+"""The Procfile that `make run` starts: both processes serve and stop cleanly."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from exec_site.testing import subprocess_env, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def healthz(port: int) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+            return json.load(r)
+    except OSError:
+        return None
+
+
+def test_procfile_serves_and_stops_on_sigint(private_task_queue, tmp_path):
+    port = free_port()
+    venv_bin = str(Path(sys.executable).parent)
+    env = subprocess_env(
+        private_task_queue,
+        EXEC_PORT=str(port),
+        PATH=f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
+    )
+    log_path = tmp_path / "honcho.log"
+    with open(log_path, "w") as log:
+        honcho = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", "-f", "Procfile"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        body = wait_until(
+            lambda: (h := healthz(port)) and h["broker"]["clusters"] >= 1 and h,
+            timeout=90,
+            interval=0.5,
+        )
+        assert body["status"] == "ok"
+
+        honcho.send_signal(signal.SIGINT)
+        honcho.wait(timeout=15)
+    finally:
+        if honcho.poll() is None:
+            honcho.kill()
+
+    output = log_path.read_text()
+    assert "worker.1 stopped (rc=0)" in output, output
+    assert "has stopped" in output
+    assert "SIGKILL" not in output
