@@ -17,7 +17,7 @@ class TaskFailed(Exception):
 
 @dataclass
 class TaskContext:
-    """What a handler may use besides its parameters."""
+    """The services a handler may use besides its parameters."""
 
     task_id: int
     task_type: str

@@ -10,7 +10,7 @@ class Platform(models.TextChoices):
 
 
 class Source(models.TextChoices):
-    """Where an endpoint record comes from: Exec's agent or an EDR connector."""
+    """The origin of an endpoint record: Exec's agent or an EDR connector."""
 
     AGENT = "agent", "Exec agent"
     CROWDSTRIKE = "crowdstrike", "CrowdStrike Falcon"
@@ -36,7 +36,7 @@ FINAL = frozenset({EndpointStatus.UNINSTALLED, EndpointStatus.DECOMMISSIONED})
 
 
 class StatusReason(models.TextChoices):
-    """What caused a status change."""
+    """The cause of a status change."""
 
     CHECKIN = "checkin", "Check-in"
     AGENT_EVENT = "agent_event", "Agent event"

@@ -27,7 +27,7 @@ def hash_token(token: str) -> str:
 
 
 def new_token(prefix: str) -> str:
-    """Return a fresh random token; the prefix tells token kinds apart in logs."""
+    """Return a fresh random token; the prefix distinguishes token kinds in logs."""
     return f"{prefix}_{secrets.token_urlsafe(32)}"
 
 
@@ -44,7 +44,7 @@ class Tag(models.Model):
 
 
 class Endpoint(models.Model):
-    """A computer Exec knows, from its own agent or from an EDR connector.
+    """A computer in Exec's inventory, reported by its agent or by an EDR connector.
 
     `status` is the stored state; `last_seen` is the latest sign of life from
     any source, and the silence sweep compares it with the thresholds.

@@ -15,7 +15,7 @@ FALSE_VALUES = frozenset({"0", "false", "no", "off"})
 
 
 class SettingsError(ImproperlyConfigured):
-    """An environment variable holds a value that Exec cannot use."""
+    """An environment variable contains a value that Exec cannot use."""
 
 
 def _raw(name: str, environ: Mapping[str, str]) -> str | None:

@@ -1,7 +1,7 @@
 """The one way any app records a domain event in the audit timeline.
 
 Apps below `audit` cannot import it, so they call `record_event`, which sends
-`event_recorded` synchronously; the audit app's receiver stores the event in
+`event_recorded` synchronously. The audit app's receiver stores the event in
 the caller's transaction, so the event commits or rolls back with the change
 it describes.
 """

@@ -42,7 +42,7 @@ CHECKS = {"database": check_database, "broker": check_broker}
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Report whether the database and the task broker answer: 200 or 503."""
+    """Report whether the database and the task broker respond: 200 or 503."""
     report: dict[str, Any] = {}
     failing = []
     for name, check in CHECKS.items():

@@ -1,7 +1,7 @@
 """API permission classes that also require the `view` permission for reads.
 
 DRF's model and object permission classes let any authenticated user read;
-Exec holds incident data, so GET, HEAD and OPTIONS need `view_<model>` too.
+Exec stores incident data, so GET, HEAD and OPTIONS need `view_<model>` too.
 """
 
 from typing import TYPE_CHECKING, Any

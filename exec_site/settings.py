@@ -210,8 +210,8 @@ else:
         }
     }
 
-# django-q2: a task that runs longer than `timeout` is killed; one that is not
-# acknowledged within `retry` is handed out again, so `retry` must stay above
+# django-q2 kills a task that runs longer than `timeout`. It hands out again a
+# task that is not acknowledged within `retry`, so `retry` must stay above
 # `timeout` or a slow task would run twice.
 Q_TIMEOUT = env_int("EXEC_TASK_TIMEOUT", 300, minimum=10)
 Q_CLUSTER = {

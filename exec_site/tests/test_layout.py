@@ -1,4 +1,4 @@
-"""The project's shape: the agent stands alone and the task queue is safe."""
+"""The agent is independent of the server, and the task queue settings are safe."""
 
 import ast
 from pathlib import Path

@@ -45,9 +45,9 @@ class WaitForApproval(ActionError):
 class ActionContext:
     """What an action may use: the run, its target and the rendered parameters.
 
-    `approval` holds the decided approval when the step needed one, with the
-    option the approver chose; `task` holds the finished agent task when the
-    step resumes after waiting for it.
+    `approval` is the decided approval, with the option the approver chose, when
+    the step needed one. `task` is the finished agent task when the step resumes
+    after waiting for it.
     """
 
     run: Any
@@ -76,7 +76,7 @@ class Action:
     }
     # Safe to run twice: the engine may retry it after a worker is lost.
     idempotent: ClassVar[bool] = False
-    # Always asks for approval, whatever the step says.
+    # Always requires approval, whatever the step configures.
     requires_approval: ClassVar[bool] = False
 
     def execute(self, context: ActionContext) -> dict[str, Any]:

@@ -16,7 +16,7 @@ def apply_schedules(declared: list[schedules.PeriodicTask]) -> dict[str, int]:
 
     with transaction.atomic():
         for task in declared:
-            wanted = {
+            desired = {
                 "func": task.func,
                 "schedule_type": Schedule.MINUTES,
                 "minutes": task.minutes,
@@ -24,10 +24,10 @@ def apply_schedules(declared: list[schedules.PeriodicTask]) -> dict[str, int]:
             }
             schedule = Schedule.objects.filter(name=task.schedule_name).first()
             if schedule is None:
-                Schedule.objects.create(name=task.schedule_name, **wanted)
+                Schedule.objects.create(name=task.schedule_name, **desired)
                 counts["created"] += 1
-            elif any(getattr(schedule, key) != value for key, value in wanted.items()):
-                for key, value in wanted.items():
+            elif any(getattr(schedule, key) != value for key, value in desired.items()):
+                for key, value in desired.items():
                     setattr(schedule, key, value)
                 schedule.save()
                 counts["updated"] += 1
