@@ -22,6 +22,11 @@ def normalize(reader: Reader) -> NormalizedDetection:
     external_id = f"{computer}:{channel}:{record}" if record and channel else ""
 
     title = reader.text("MessageTitle", "Message").splitlines()
+    # Some forwarders keep the XML form, where TimeCreated is {"SystemTime": ...}.
+    if isinstance(reader.get("TimeCreated"), dict):
+        time_path = "TimeCreated.SystemTime"
+    else:
+        time_path = "TimeCreated"
     return NormalizedDetection(
         source=reader.source,
         external_id=reader.external_id(external_id, "EventRecordID"),
@@ -30,7 +35,7 @@ def normalize(reader: Reader) -> NormalizedDetection:
         else f"Windows event {event_id}",
         severity=DEFAULT_SEVERITY,
         original_severity="",
-        occurred=reader.timestamp("TimeCreated.SystemTime", "TimeCreated"),
+        occurred=reader.timestamp(time_path),
         hostname=computer,
         vendor_endpoint_id="",
         username=join_user(
