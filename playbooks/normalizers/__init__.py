@@ -47,6 +47,7 @@ from playbooks.normalizers.base import (
     SEVERITIES,
     NormalizationError,
     NormalizedDetection,
+    find_unstorable,
 )
 from playbooks.normalizers.body import DEFAULT_MAX_DOCUMENTS, BodyError, parse_body
 
@@ -78,7 +79,9 @@ def normalize(source: str, document: dict) -> NormalizedDetection:
     """Map one posted document of `source` onto a NormalizedDetection.
 
     Raise NormalizationError, naming the dotted field path at fault and what was
-    expected, when the source is unknown or the document cannot be mapped.
+    expected, when the source is unknown, when a string contains NUL or a lone
+    surrogate (PostgreSQL cannot store either), or when the document cannot be
+    mapped.
     """
     normalizer = _NORMALIZERS.get(source)
     if normalizer is None:
@@ -88,5 +91,13 @@ def normalize(source: str, document: dict) -> NormalizedDetection:
     if not isinstance(document, dict):
         raise NormalizationError(
             source, "", f"expected a JSON object, got {type(document).__name__}"
+        )
+    bad_path = find_unstorable(document)
+    if bad_path is not None:
+        raise NormalizationError(
+            source,
+            bad_path,
+            "contains a NUL character or a lone UTF-16 surrogate, which cannot "
+            "be stored; remove it or send valid Unicode text",
         )
     return normalizer(document)

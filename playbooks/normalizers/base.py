@@ -12,13 +12,18 @@ from playbooks.normalizers.times import parse_timestamp
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
-# Used when a document carries no threat severity at all (FDR telemetry, Windows
-# events, Defender's "UnSpecified"): neither ignored nor escalated.
+# The severity of a document that carries no threat severity at all, such as
+# Falcon Data Replicator telemetry or a Windows event. Medium is neither ignored
+# nor escalated.
 DEFAULT_SEVERITY = "medium"
 
 MAX_EXTERNAL_ID_LENGTH = 255
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+# PostgreSQL's text and jsonb types cannot store NUL, and UTF-8 cannot encode a
+# lone surrogate, which JSON allows as an escape such as "\ud800".
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _TECHNIQUE = re.compile(r"T\d{4}(?:\.\d{3})?")
 
 
@@ -68,6 +73,31 @@ def stable_id(document: dict) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def find_unstorable(document: Any) -> str | None:
+    """Return the dotted path of the first key or string that cannot be stored.
+
+    That is one containing NUL or a lone surrogate. List items appear as `[i]`,
+    and the whole document as "".
+    """
+    pending: list[tuple[str, Any]] = [("", document)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                return path
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                child_path = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and _UNSTORABLE.search(key):
+                    return child_path
+                pending.append((child_path, child))
+        elif isinstance(value, list):
+            pending.extend(
+                (f"{path}[{index}]", child) for index, child in enumerate(value)
+            )
+    return None
+
+
 def _find(value: Any, parts: list[str]) -> Iterator[Any]:
     """Yield the values at `parts`, reading keys flat ("a.b"), nested or mixed.
 
@@ -81,16 +111,22 @@ def _find(value: Any, parts: list[str]) -> Iterator[Any]:
     if not isinstance(value, dict):
         return
 
+    folded_keys: dict[str, str] | None = None
     for size in range(len(parts), 0, -1):
         key = ".".join(parts[:size])
         if key in value:
             yield from _find(value[key], parts[size:])
             continue
-        folded = key.casefold()
-        for candidate, child in value.items():
-            if isinstance(candidate, str) and candidate.casefold() == folded:
-                yield from _find(child, parts[size:])
-                break
+        if folded_keys is None:
+            # Reversed, so that the first matching key in the document wins.
+            folded_keys = {
+                candidate.casefold(): candidate
+                for candidate in reversed(value)
+                if isinstance(candidate, str)
+            }
+        actual_key = folded_keys.get(key.casefold())
+        if actual_key is not None:
+            yield from _find(value[actual_key], parts[size:])
 
 
 def is_blank(value: Any) -> bool:
@@ -178,7 +214,7 @@ def clean_technique(value: Any) -> str:
 def severity_from_score(score: float) -> str:
     """Map a 0-100 score: under 40 low, under 60 medium, under 80 high, else critical.
 
-    CrowdStrike's 0-100 severities (10, 30, 50, 70, 90) and Exec's generic format
+    CrowdStrike's 0-100 severities and Exec's generic format
     use these bands.
     """
     if score < 40:

@@ -3,6 +3,8 @@
 import json
 from typing import Any
 
+from playbooks.normalizers.base import find_unstorable
+
 DEFAULT_MAX_DOCUMENTS = 10_000
 
 # A line starting with one of these, after optional spaces, is a comment in NDJSON.
@@ -47,9 +49,12 @@ def parse_body(
     blank lines and lines starting with `#` or `//` are skipped. An OData page
     (`{"value": [...]}`, as the Microsoft APIs return) gives its items, so an
     empty page gives no documents. Raise BodyError, a ValueError, with the line
-    and column of invalid JSON, the index of an item that is not an object, or
+    and column of invalid JSON, the index of an item that is not an object or
+    that contains a string PostgreSQL cannot store (NUL, a lone surrogate), or
     when there are more than `max_documents` documents.
     """
+    if max_documents < 1:
+        raise ValueError(f"max_documents must be at least 1, got {max_documents}")
     text = _decode(body)
     values = _read_values(text, max_documents)
 
@@ -167,6 +172,16 @@ def _expand_pages(items: list[Any], positions: list[tuple[int, int]]) -> list[di
             raise BodyError(
                 f"item {index} (line {line}, column {column}) is a "
                 f"{_json_type(item)}; each detection must be a JSON object",
+                line=line,
+                column=column,
+                index=index,
+            )
+        bad_path = find_unstorable(item)
+        if bad_path is not None:
+            raise BodyError(
+                f"item {index} (line {line}, column {column}) field {bad_path!r} "
+                "contains a NUL character or a lone UTF-16 surrogate, which cannot "
+                "be stored; remove it or send valid Unicode text",
                 line=line,
                 column=column,
                 index=index,

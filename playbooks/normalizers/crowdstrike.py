@@ -175,7 +175,7 @@ def _severity(reader: Reader, number_path: str, name_path: str) -> tuple[str, st
     """Map the numeric severity, else its name; keep the value that was used.
 
     Numbers 1-5 are the legacy scale; anything else is the 0-100 scale
-    (10 informational, 30 low, 50 medium, 70 high, 90 critical).
+    (Falcon alerts pair 30 with Low, 50 Medium, 70 and 79 High, 90 Critical).
     """
     raw_number = reader.get(number_path)
     number = as_number(raw_number)

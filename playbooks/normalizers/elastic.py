@@ -18,8 +18,8 @@ from playbooks.normalizers.mitre import clean_tactic
 
 SOURCE = "elastic"
 
-# Elastic's default risk scores are 21, 47, 73 and 99 for low to critical; a
-# score maps to the band it falls in.
+# Kibana's rule editor suggests risk scores 21, 47, 73 and 99 for low to
+# critical (defaultRiskScoreBySeverity), so each band ends at one of them.
 _RISK_BANDS = ((21, "low"), (47, "medium"), (73, "high"), (100, "critical"))
 
 

@@ -1,4 +1,4 @@
-"""ATT&CK Enterprise tactics, so that vendor categories can be told apart from them."""
+"""ATT&CK Enterprise tactics, so that vendor categories are not taken for tactics."""
 
 from typing import Any
 

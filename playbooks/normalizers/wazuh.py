@@ -14,7 +14,8 @@ from playbooks.normalizers.mitre import clean_tactic
 
 SOURCE = "wazuh"
 
-# The Wazuh dashboard's bands for rule levels 0-15.
+# The bands of the Wazuh 4.x dashboard's "Last 24 hours alerts" panel: rule
+# level 0 to 6 low, 7 to 11 medium, 12 to 14 high, 15 critical.
 _LEVEL_BANDS = ((6, "low"), (11, "medium"), (14, "high"), (15, "critical"))
 
 _EVENTDATA = "data.win.eventdata"

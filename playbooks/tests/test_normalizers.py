@@ -261,6 +261,17 @@ def test_normalize_rejects_non_object() -> None:
         normalize("generic", ["not", "an", "object"])  # type: ignore[arg-type]
 
 
+def test_normalize_rejects_nul_in_any_field() -> None:
+    document = crowdstrike_epp_event()
+    document["event"]["CommandLine"] = "cmd.exe\x00/c whoami"
+
+    with pytest.raises(NormalizationError) as caught:
+        normalize("crowdstrike", document)
+
+    assert caught.value.field == "event.CommandLine"
+    assert "cannot be stored" in str(caught.value)
+
+
 def test_normalize_keeps_raw_unchanged() -> None:
     document = wazuh_alert()
     before = copy.deepcopy(document)

@@ -57,13 +57,13 @@ def test_parse_body_unwraps_odata_page() -> None:
     assert parse_body(body) == [{"id": "a"}, {"id": "b"}]
 
 
-def test_parse_body_keeps_object_with_value_and_other_keys() -> None:
+def test_parse_body_value_key_not_page() -> None:
     body = b'{"type": "doc", "value": [1]}'
 
     assert parse_body(body) == [{"type": "doc", "value": [1]}]
 
 
-def test_parse_body_invalid_ndjson_line_names_line() -> None:
+def test_parse_body_invalid_line() -> None:
     body = b'{"n": 1}\n{"n": 2}\n{"n": 3,}\n'
 
     with pytest.raises(BodyError) as caught:
@@ -90,7 +90,7 @@ def test_parse_body_truncated_json_is_invalid() -> None:
     assert "invalid JSON" in str(caught.value)
 
 
-def test_parse_body_non_object_array_item_names_index() -> None:
+def test_parse_body_non_object_item() -> None:
     with pytest.raises(BodyError) as caught:
         parse_body(b'[{"n": 1}, "text", {"n": 3}]')
 
@@ -99,7 +99,7 @@ def test_parse_body_non_object_array_item_names_index() -> None:
     assert "JSON string" in str(caught.value)
 
 
-def test_parse_body_non_object_ndjson_line_names_index_and_line() -> None:
+def test_parse_body_non_object_line() -> None:
     with pytest.raises(BodyError) as caught:
         parse_body(b'{"n": 1}\n\n[1, 2]\n')
 
@@ -178,3 +178,30 @@ def test_parse_body_configured_limit(body: bytes) -> None:
 def test_parse_body_error_is_value_error() -> None:
     with pytest.raises(ValueError, match="invalid JSON"):
         parse_body(b"{")
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        (b'{"a": {"b": ["x", "y\\u0000"]}}', "a.b[1]"),
+        (b'{"t": "\\ud800 lone surrogate"}', "t"),
+        (b'{"k\\u0000": 1}', "k\x00"),
+    ],
+)
+def test_parse_body_unstorable_text_rejected(body: bytes, path: str) -> None:
+    with pytest.raises(BodyError) as caught:
+        parse_body(b"{}\n" + body)
+
+    assert caught.value.index == 1
+    assert caught.value.line == 2
+    assert repr(path) in str(caught.value)
+    assert "cannot be stored" in str(caught.value)
+
+
+def test_parse_body_surrogate_pair_kept() -> None:
+    assert parse_body(b'{"t": "\\ud83d\\ude00"}') == [{"t": "\U0001f600"}]
+
+
+def test_parse_body_invalid_limit() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        parse_body(b"{}", max_documents=0)

@@ -2,7 +2,7 @@
 
 The samples are read in place from SAMPLES_DIR (or EXEC_SAMPLE_ALERTS_DIR) and
 never copied into the repository; without the folder these tests are skipped.
-Each subfolder holds one product's alerts. Okta and Windows events are posted
+Each subfolder contains the alerts of one product. Okta and Windows events are posted
 as `generic`, because Exec has no source of their own for them.
 """
 
