@@ -211,6 +211,15 @@ def clean_technique(value: Any) -> str:
     return text if _TECHNIQUE.fullmatch(text) else ""
 
 
+def first_technique(values: Any) -> str:
+    """Return the first ATT&CK technique id in a list of candidates, else ""."""
+    for value in as_list(values):
+        technique = clean_technique(value)
+        if technique:
+            return technique
+    return ""
+
+
 def severity_from_score(score: float) -> str:
     """Map a 0-100 score: under 40 low, under 60 medium, under 80 high, else critical.
 

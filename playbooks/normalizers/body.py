@@ -10,6 +10,8 @@ DEFAULT_MAX_DOCUMENTS = 10_000
 # A line starting with one of these, after optional spaces, is a comment in NDJSON.
 _COMMENT_PREFIXES = ("#", "//")
 
+_OKTA_EVENT_HOOK = "com.okta.event_hook"
+
 
 def _reject_constant(name: str) -> None:
     raise BodyError(f"{name} is not valid JSON; send numbers or null instead")
@@ -47,10 +49,12 @@ def parse_body(
     The body may be one JSON object, one JSON array of objects, or a stream of
     objects: NDJSON, or pretty-printed objects one after another. In a stream,
     blank lines and lines starting with `#` or `//` are skipped. An OData page
-    (`{"value": [...]}`, as the Microsoft APIs return) gives its items, so an
-    empty page gives no documents. Raise BodyError, a ValueError, with the line
-    and column of invalid JSON, the index of an item that is not an object or
-    that contains a string PostgreSQL cannot store (NUL, a lone surrogate), or
+    (`{"value": [...]}`, as the Microsoft APIs return) and an Okta event hook
+    request give their items, so an empty page gives no documents.
+
+    Raise BodyError, a ValueError, for invalid JSON, with its line and column.
+    Raise it too, with the item's index, for an item that is not an object or
+    that contains a string PostgreSQL cannot store (NUL, a lone surrogate), and
     when there are more than `max_documents` documents.
     """
     if max_documents < 1:
@@ -186,14 +190,14 @@ def _expand_pages(items: list[Any], positions: list[tuple[int, int]]) -> list[di
                 column=column,
                 index=index,
             )
-        page = _odata_page_items(item)
+        page = _envelope_items(item)
         if page is None:
             documents.append(item)
             continue
         for position, entry in enumerate(page):
             if not isinstance(entry, dict):
                 raise BodyError(
-                    f"item {index} (line {line}) value[{position}] is a "
+                    f"item {index} (line {line}) entry {position} is a "
                     f"{_json_type(entry)}; each detection must be a JSON object",
                     line=line,
                     column=column,
@@ -203,13 +207,24 @@ def _expand_pages(items: list[Any], positions: list[tuple[int, int]]) -> list[di
     return documents
 
 
-def _odata_page_items(item: dict) -> list | None:
-    """Return the items of an OData page, or None when `item` is not one."""
-    if not isinstance(item.get("value"), list):
-        return None
-    if any(key != "value" and not key.startswith("@odata.") for key in item):
-        return None
-    return item["value"]
+def _envelope_items(item: dict) -> list | None:
+    """Return the items of an envelope, or None when `item` is not one.
+
+    Two envelopes are known: a Microsoft OData page, `{"value": [...]}` with only
+    `@odata.*` keys beside it, and an Okta event hook request, whose events are
+    in `data.events`.
+    """
+    if isinstance(item.get("value"), list) and all(
+        key == "value" or key.startswith("@odata.") for key in item
+    ):
+        return item["value"]
+
+    data = item.get("data")
+    if item.get("eventType") == _OKTA_EVENT_HOOK and isinstance(data, dict):
+        events = data.get("events")
+        if isinstance(events, list):
+            return events
+    return None
 
 
 def _json_type(value: Any) -> str:

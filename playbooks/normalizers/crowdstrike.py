@@ -172,10 +172,11 @@ def _required_id(reader: Reader, path: str) -> str:
 
 
 def _severity(reader: Reader, number_path: str, name_path: str) -> tuple[str, str]:
-    """Map the numeric severity, else its name; keep the value that was used.
+    """Map the numeric severity, else its name, and keep the value that was used.
 
-    Numbers 1-5 are the legacy scale; anything else is the 0-100 scale
-    (Falcon alerts pair 30 with Low, 50 Medium, 70 and 79 High, 90 Critical).
+    Numbers 1-5 are the legacy scale and any other number is the 0-100 scale.
+    On that scale Falcon alerts pair 30 with Low, 50 with Medium, 70 and 79
+    with High, and 90 with Critical.
     """
     raw_number = reader.get(number_path)
     number = as_number(raw_number)

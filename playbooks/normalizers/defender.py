@@ -1,7 +1,7 @@
 """Microsoft Defender alerts: MDE API v1 (`/api/alerts`) and Graph `alerts_v2`.
 
-A Graph alert has `createdDateTime` and typed `evidence[]`; an MDE v1 alert has
-`alertCreationTime` and untyped evidence (an array, or one object per line).
+A Graph alert has `createdDateTime` and typed `evidence[]`. An MDE v1 alert has
+`alertCreationTime` and untyped evidence, either an array or one object.
 """
 
 from typing import Any
@@ -13,7 +13,7 @@ from playbooks.normalizers.base import (
     as_list,
     as_text,
     clean_sha256,
-    clean_technique,
+    first_technique,
     join_path,
     join_user,
     lookup,
@@ -40,11 +40,8 @@ _ODATA_TYPE_KEYS = ("@odata.type", "at_sign_odata_type")
 def normalize(document: dict) -> NormalizedDetection:
     """Map a Defender alert; `id`, `title`, `severity` and a time are required."""
     reader = Reader(SOURCE, document)
-    if reader.get("createdDateTime") is not None:
-        fields = _graph_fields(reader)
-    else:
-        fields = _v1_fields(reader)
-
+    alert_id = reader.require_text("id", expected="the alert id")
+    title = reader.require_text("title", expected="the alert title")
     raw_severity = reader.require_text(
         "severity", expected="Informational, Low, Medium or High"
     )
@@ -56,16 +53,19 @@ def normalize(document: dict) -> NormalizedDetection:
             "High or UnSpecified",
         )
 
+    if reader.get("createdDateTime") is not None:
+        fields = _graph_fields(reader)
+    else:
+        fields = _v1_fields(reader)
+
     return NormalizedDetection(
         source=SOURCE,
-        external_id=reader.external_id(
-            reader.require_text("id", expected="the alert id"), "id"
-        ),
-        title=reader.require_text("title", expected="the alert title"),
+        external_id=reader.external_id(alert_id, "id"),
+        title=title,
         severity=severity,
         original_severity=raw_severity,
         mitre_tactic=clean_tactic(reader.get("category")),
-        mitre_technique=clean_technique(reader.get("mitreTechniques")),
+        mitre_technique=first_technique(reader.get("mitreTechniques")),
         raw=document,
         **fields,
     )

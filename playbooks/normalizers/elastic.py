@@ -106,10 +106,11 @@ def _severity(reader: Reader) -> tuple[str, str]:
         severity = next(band for top, band in _RISK_BANDS if score <= top)
         return severity, as_text(reader.get(path))
 
+    problem = f"{name!r} is invalid" if name else "missing"
     raise reader.error(
         "kibana.alert.severity",
-        f"missing or invalid ({name!r}); expected one of {', '.join(SEVERITIES)} "
-        "or a risk score from 0 to 100",
+        f"{problem}; expected one of {', '.join(SEVERITIES)} or a risk score "
+        "from 0 to 100",
     )
 
 
@@ -130,17 +131,21 @@ def _tactic(reader: Reader) -> str:
 
 
 def _technique(reader: Reader) -> str:
-    """Return the first sub-technique id, else the first technique id."""
     for entry in _threats(reader):
         for technique in as_list(lookup(entry, "technique")):
-            if not isinstance(technique, dict):
-                continue
-            for sub_technique in as_list(lookup(technique, "subtechnique")):
-                if isinstance(sub_technique, dict):
-                    found = clean_technique(lookup(sub_technique, "id"))
-                    if found:
-                        return found
-            found = clean_technique(lookup(technique, "id"))
+            found = _technique_id(technique)
             if found:
                 return found
     return ""
+
+
+def _technique_id(technique: Any) -> str:
+    """Return a technique's first sub-technique id, else its own id."""
+    if not isinstance(technique, dict):
+        return ""
+    for sub_technique in as_list(lookup(technique, "subtechnique")):
+        if isinstance(sub_technique, dict):
+            found = clean_technique(lookup(sub_technique, "id"))
+            if found:
+                return found
+    return clean_technique(lookup(technique, "id"))

@@ -44,9 +44,6 @@ _TEXT_FIELDS = (
     "username",
     "command_line",
     "file_path",
-    "mitre_tactic",
-    "file_sha256",
-    "mitre_technique",
 )
 _SEVERITY_ALIASES = {"informational": "low", "info": "low"}
 

@@ -6,7 +6,7 @@ from playbooks.normalizers.base import NormalizedDetection, Reader, as_text
 # threat severity for each level.
 _LEVELS = {"debug": "low", "info": "low", "warn": "medium", "error": "high"}
 
-# Okta's actor id when the actor is not a user, such as an IP address.
+# The login Okta reports for an actor that is not a user, such as an IP address.
 _UNKNOWN = "unknown"
 
 

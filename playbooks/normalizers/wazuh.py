@@ -7,7 +7,7 @@ from playbooks.normalizers.base import (
     Reader,
     as_list,
     clean_sha256,
-    clean_technique,
+    first_technique,
     join_user,
 )
 from playbooks.normalizers.mitre import clean_tactic
@@ -52,7 +52,7 @@ def normalize(document: dict) -> NormalizedDetection:
         or reader.text("syscheck.path"),
         file_sha256=_sha256(reader),
         mitre_tactic=clean_tactic(*as_list(reader.get("rule.mitre.tactic"))),
-        mitre_technique=clean_technique(reader.get("rule.mitre.id")),
+        mitre_technique=first_technique(reader.get("rule.mitre.id")),
         raw=document,
     )
 

@@ -330,6 +330,13 @@ def test_wazuh_security_event_user_and_linux_user() -> None:
     assert normalize("wazuh", linux).username == "deploy"
 
 
+def test_wazuh_first_valid_technique() -> None:
+    document = wazuh_alert()
+    document["rule"]["mitre"]["id"] = ["custom-1", "T1110"]
+
+    assert normalize("wazuh", document).mitre_technique == "T1110"
+
+
 def test_wazuh_without_description_or_manager() -> None:
     document = wazuh_alert()
     del document["rule"]["description"]
@@ -562,6 +569,18 @@ def test_elastic_severity(fields: dict, severity: str, original: str) -> None:
 
     assert detection.severity == severity
     assert detection.original_severity == original
+
+
+def test_elastic_invalid_severity_name() -> None:
+    document = elastic_alert()
+    document["kibana.alert.severity"] = "severe"
+    del document["kibana.alert.risk_score"]
+
+    with pytest.raises(NormalizationError) as caught:
+        normalize("elastic", document)
+
+    assert caught.value.field == "kibana.alert.severity"
+    assert "'severe' is invalid" in str(caught.value)
 
 
 def test_elastic_invalid_severity() -> None:
@@ -935,6 +954,13 @@ def test_defender_severity(value: str, expected: str) -> None:
 
     assert detection.severity == expected
     assert detection.original_severity == value
+
+
+def test_defender_first_valid_technique() -> None:
+    document = defender_graph_alert()
+    document["mitreTechniques"] = ["", "Hidden Files", "T1564.001"]
+
+    assert normalize("defender", document).mitre_technique == "T1564.001"
 
 
 def test_defender_invalid_severity() -> None:

@@ -57,6 +57,18 @@ def test_parse_body_unwraps_odata_page() -> None:
     assert parse_body(body) == [{"id": "a"}, {"id": "b"}]
 
 
+def test_parse_body_unwraps_okta_event_hook() -> None:
+    body = json.dumps(
+        {
+            "eventType": "com.okta.event_hook",
+            "eventTime": "2026-03-02T10:15:01.000Z",
+            "data": {"events": [{"uuid": "a"}, {"uuid": "b"}]},
+        }
+    ).encode()
+
+    assert parse_body(body) == [{"uuid": "a"}, {"uuid": "b"}]
+
+
 def test_parse_body_value_key_not_page() -> None:
     body = b'{"type": "doc", "value": [1]}'
 
@@ -120,7 +132,7 @@ def test_parse_body_non_object_in_odata_page_rejected() -> None:
     with pytest.raises(BodyError) as caught:
         parse_body(b'{"value": [{"id": "a"}, null]}')
 
-    assert "value[1]" in str(caught.value)
+    assert "entry 1" in str(caught.value)
     assert "JSON null" in str(caught.value)
 
 
