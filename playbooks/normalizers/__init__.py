@@ -45,6 +45,7 @@ from playbooks.normalizers.base import (
     DEFAULT_SEVERITY,
     MAX_EXTERNAL_ID_LENGTH,
     SEVERITIES,
+    UNSTORABLE_MESSAGE,
     NormalizationError,
     NormalizedDetection,
     find_unstorable,
@@ -79,9 +80,8 @@ def normalize(source: str, document: dict) -> NormalizedDetection:
     """Map one posted document of `source` onto a NormalizedDetection.
 
     Raise NormalizationError, naming the dotted field path at fault and what was
-    expected, when the source is unknown, when a string contains NUL or a lone
-    surrogate (PostgreSQL cannot store either), or when the document cannot be
-    mapped.
+    expected, when the source is unknown, when a value cannot be stored (see
+    find_unstorable), or when the document cannot be mapped.
     """
     normalizer = _NORMALIZERS.get(source)
     if normalizer is None:
@@ -94,10 +94,5 @@ def normalize(source: str, document: dict) -> NormalizedDetection:
         )
     bad_path = find_unstorable(document)
     if bad_path is not None:
-        raise NormalizationError(
-            source,
-            bad_path,
-            "contains a NUL character or a lone UTF-16 surrogate, which cannot "
-            "be stored; remove it or send valid Unicode text",
-        )
+        raise NormalizationError(source, bad_path, UNSTORABLE_MESSAGE)
     return normalizer(document)

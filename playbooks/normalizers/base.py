@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 # PostgreSQL's text and jsonb types cannot store NUL, and UTF-8 cannot encode a
 # lone surrogate, which JSON allows as an escape such as "\ud800".
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+UNSTORABLE_MESSAGE = (
+    "contains a NUL character, a lone UTF-16 surrogate or a number too large for "
+    "a float, which cannot be stored; remove it or send valid text and numbers"
+)
 _TECHNIQUE = re.compile(r"T\d{4}(?:\.\d{3})?")
 
 
@@ -74,16 +80,20 @@ def stable_id(document: dict) -> str:
 
 
 def find_unstorable(document: Any) -> str | None:
-    """Return the dotted path of the first key or string that cannot be stored.
+    """Return the dotted path of the first key or value that cannot be stored.
 
-    That is one containing NUL or a lone surrogate. List items appear as `[i]`,
-    and the whole document as "".
+    That is a string containing NUL or a lone surrogate, or a float that is not
+    finite: JSON parsers read 1e400 as infinity, which JSON cannot represent.
+    List items appear as `[i]`, and the whole document as "".
     """
     pending: list[tuple[str, Any]] = [("", document)]
     while pending:
         path, value = pending.pop()
         if isinstance(value, str):
             if _UNSTORABLE.search(value):
+                return path
+        elif isinstance(value, float):
+            if not math.isfinite(value):
                 return path
         elif isinstance(value, dict):
             for key, child in value.items():

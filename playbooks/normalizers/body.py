@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from playbooks.normalizers.base import find_unstorable
+from playbooks.normalizers.base import UNSTORABLE_MESSAGE, find_unstorable
 
 DEFAULT_MAX_DOCUMENTS = 10_000
 
@@ -54,7 +54,7 @@ def parse_body(
 
     Raise BodyError, a ValueError, for invalid JSON, with its line and column.
     Raise it too, with the item's index, for an item that is not an object or
-    that contains a string PostgreSQL cannot store (NUL, a lone surrogate), and
+    that contains a value PostgreSQL cannot store (see find_unstorable), and
     when there are more than `max_documents` documents.
     """
     if max_documents < 1:
@@ -184,8 +184,7 @@ def _expand_pages(items: list[Any], positions: list[tuple[int, int]]) -> list[di
         if bad_path is not None:
             raise BodyError(
                 f"item {index} (line {line}, column {column}) field {bad_path!r} "
-                "contains a NUL character or a lone UTF-16 surrogate, which cannot "
-                "be stored; remove it or send valid Unicode text",
+                + UNSTORABLE_MESSAGE,
                 line=line,
                 column=column,
                 index=index,

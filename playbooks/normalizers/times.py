@@ -66,7 +66,10 @@ def _from_iso(text: str) -> datetime:
     except ValueError as error:
         raise ValueError(f"{text!r} is not a valid time ({error})") from None
 
-    return parsed.replace(tzinfo=zone).astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=zone).astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range") from None
 
 
 def _zone(text: str | None) -> timezone:

@@ -198,6 +198,7 @@ def test_parse_body_error_is_value_error() -> None:
         (b'{"a": {"b": ["x", "y\\u0000"]}}', "a.b[1]"),
         (b'{"t": "\\ud800 lone surrogate"}', "t"),
         (b'{"k\\u0000": 1}', "k\x00"),
+        (b'{"score": [1, 1e400]}', "score[1]"),
     ],
 )
 def test_parse_body_unstorable_text_rejected(body: bytes, path: str) -> None:

@@ -54,6 +54,9 @@ def test_parse_timestamp_naive_is_utc() -> None:
         "2025-08-13T25:00:00Z",
         "2025-08-13T08:00:00+2500",
         "2025-08-13",
+        "9999-12-31T23:59:59-01:00",
+        "0001-01-01T00:00:00+01:00",
+        float("inf"),
         "",
         0,
         -5,
@@ -65,7 +68,7 @@ def test_parse_timestamp_naive_is_utc() -> None:
     ],
 )
 def test_parse_timestamp_rejects(value: object) -> None:
-    with pytest.raises(ValueError, match=r"time|epoch"):
+    with pytest.raises(ValueError, match=r"time|epoch|out of range"):
         parse_timestamp(value)
 
 
