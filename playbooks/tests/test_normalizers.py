@@ -1196,3 +1196,64 @@ def test_generic_windows_event_xml_time() -> None:
 
 def test_severities_are_the_four_levels() -> None:
     assert SEVERITIES == ("low", "medium", "high", "critical")
+
+
+FIXTURES = [
+    ("wazuh", wazuh_alert),
+    ("elastic", elastic_alert),
+    ("crowdstrike", crowdstrike_epp_event),
+    ("crowdstrike", crowdstrike_alerts_api_entity),
+    ("defender", defender_v1_alert),
+    ("defender", defender_graph_alert),
+    ("generic", generic_detection),
+    ("generic", okta_event),
+    ("generic", windows_event),
+]
+
+# Values of every JSON type, including the awkward ones, put in place of each
+# field in turn.
+ODD_VALUES = [None, [], {}, 0, -1, 1.5, "", "x", True, [None], [{}], {"a": 1}, 10**30]
+
+
+def field_paths(value: object, prefix: tuple = ()) -> list[tuple]:
+    """Return the path of every value inside a JSON document, the root included."""
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found += field_paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found += field_paths(child, (*prefix, index))
+    return found
+
+
+def with_value(document: dict, path: tuple, value: object) -> object:
+    if not path:
+        return value
+    document = copy.deepcopy(document)
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return document
+
+
+@pytest.mark.parametrize(
+    ("source", "factory"), FIXTURES, ids=[factory.__name__ for _, factory in FIXTURES]
+)
+def test_normalize_raises_only_normalization_error(source: str, factory) -> None:
+    document = factory()
+    error_sources = set()
+
+    for path in field_paths(document):
+        for value in ODD_VALUES:
+            changed = with_value(document, path, value)
+            try:
+                detection = normalize(source, changed)  # type: ignore[arg-type]
+            except NormalizationError as error:
+                error_sources.add(error.source)
+                continue
+            assert detection.severity in SEVERITIES, (path, value)
+            assert detection.occurred.tzinfo == UTC, (path, value)
+
+    assert error_sources == {source}
