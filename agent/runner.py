@@ -58,6 +58,13 @@ class TaskRunner:
                 },
             )
             raise
+        logger.info(
+            "task finished task=%s type=%s status=%s error=%s",
+            task_id,
+            task_type,
+            outcome["status"],
+            outcome["error"] or "-",
+        )
         self.deliver(task_id, outcome)
 
     def execute(
@@ -80,7 +87,6 @@ class TaskRunner:
         try:
             result = handler(parameters, context)
         except TaskFailed as error:
-            logger.warning("task failed task=%s type=%s: %s", task_id, task_type, error)
             return failed(str(error) or "the task failed without a message")
         except Exception as error:
             logger.exception("task handler raised task=%s type=%s", task_id, task_type)
@@ -91,7 +97,6 @@ class TaskRunner:
         problem = result_problem(result)
         if problem:
             return failed(f"the {task_type} handler returned {problem}")
-        logger.info("task succeeded task=%s type=%s", task_id, task_type)
         return {"status": "succeeded", "result": result, "error": ""}
 
     def report_running(self, task_id: int) -> bool:

@@ -1,5 +1,6 @@
 """Fixtures of the agent's tests: a fake server and an enrolled configuration."""
 
+import logging
 import signal
 import socket
 from collections.abc import Iterator
@@ -19,6 +20,18 @@ AGENT_TOKEN = "agt_test_token_5b1f0e9c4d2a"
 def local_fqdn(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep enrollment from asking the system's DNS resolver for the FQDN."""
     monkeypatch.setattr("agent.facts.fqdn", lambda: socket.gethostname())
+
+
+@pytest.fixture(autouse=True)
+def agent_logging() -> Iterator[None]:
+    """Remove the handler that the commands add to the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in list(root.handlers):
+        if getattr(handler, "exec_agent", False):
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture
