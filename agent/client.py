@@ -98,8 +98,9 @@ class ServerClient:
         self.timeout = timeout
         self.session = requests.Session()
         # A CA bundle replaces the system's trust store; without one the
-        # system's store verifies the server. Verification is never turned off.
-        self.session.verify = ca_bundle or True
+        # system's store (or REQUESTS_CA_BUNDLE) verifies the server.
+        # Verification is never turned off.
+        self.verify: str | bool = ca_bundle or True
         self.session.headers["User-Agent"] = f"exec-agent/{__version__}"
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
@@ -146,7 +147,9 @@ class ServerClient:
     def send(self, path: str, **options: Any) -> dict[str, Any]:
         url = f"{self.base_url}{API_PREFIX}{path}"
         try:
-            response = self.session.post(url, **options)
+            # Passed on each request because requests lets REQUESTS_CA_BUNDLE
+            # override a session-wide `verify`, and the bundle must win.
+            response = self.session.post(url, verify=self.verify, **options)
         except requests.exceptions.SSLError as error:
             raise ServerUnavailable(
                 f"TLS verification of {self.base_url} failed: {error}; check "

@@ -114,10 +114,11 @@ def parse_ioreg_uuid(output: str) -> str | None:
 
 
 def windows_machine_guid() -> str | None:
-    try:
-        import winreg  # type: ignore[import-not-found]
-    except ImportError:
+    # The platform check also tells type checkers that winreg exists here.
+    if sys.platform != "win32":
         return None
+    import winreg
+
     try:
         with winreg.OpenKey(
             winreg.HKEY_LOCAL_MACHINE,

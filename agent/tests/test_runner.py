@@ -1,11 +1,13 @@
 """Running tasks through the registry and reporting their outcome."""
 
+import signal
 import socket
 
 import pytest
 
 from agent import __version__
 from agent.client import ServerClient
+from agent.power import StopRequested
 from agent.runner import TaskRunner
 from agent.tasks import TaskFailed
 from agent.tests.conftest import AGENT_TOKEN
@@ -148,3 +150,19 @@ def test_runner_keeps_result_while_server_down(fake_server, runner, handlers):
 
     assert list(runner.pending) == [19]
     assert runner.pending[19]["status"] == "succeeded"
+
+
+def test_runner_stop_during_task_reports_failed(fake_server, runner, handlers):
+    def interrupted(parameters, context):
+        # What the SIGTERM handler raises in the middle of a handler.
+        raise StopRequested(signal.SIGTERM)
+
+    handlers["interrupted"] = interrupted
+
+    with pytest.raises(StopRequested):
+        runner.run_task(send_task(fake_server, 20, "interrupted"))
+
+    assert statuses(fake_server, 20) == ["running", "failed"]
+    assert final_body(fake_server, 20)["error"] == (
+        "the agent stopped before the task finished"
+    )
