@@ -1,6 +1,6 @@
 """The agent's command line: enroll, run, once, event, uninstall and collect.
 
-Exit codes: 0 done, 1 failed (the message says why), 2 invalid arguments,
+Exit codes: 0 done, 1 failed (the message gives the reason), 2 invalid arguments,
 78 the server rejected the agent token. A service manager should not restart
 the agent after 78: the token is revoked or the endpoint was uninstalled or
 decommissioned, and only a new enrollment helps.
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     uninstall.add_argument(
         "--force",
         action="store_true",
-        help="delete the configuration even if the server cannot be told",
+        help="delete the configuration even if the uninstall cannot be reported",
     )
     uninstall.set_defaults(command=command_uninstall)
 

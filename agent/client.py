@@ -1,4 +1,4 @@
-"""HTTP calls to the Exec server's agent API, with its errors sorted by cause."""
+"""HTTP calls to the Exec server's agent API, with one exception class per cause."""
 
 import hashlib
 import ipaddress
@@ -29,7 +29,7 @@ class ServerError(Exception):
 
 
 class ServerUnavailable(ServerError):
-    """The server could not be reached, timed out or answered 5xx; try later."""
+    """The server could not be reached, timed out or returned a 5xx status."""
 
 
 class AuthenticationFailed(ServerError):
@@ -37,7 +37,7 @@ class AuthenticationFailed(ServerError):
 
 
 class RequestRejected(ServerError):
-    """A 4xx answer other than 401; the message is the server's."""
+    """A 4xx response other than 401; the message is the server's."""
 
 
 def check_server_url(url: str) -> str:
@@ -175,11 +175,11 @@ class ServerClient:
             body = response.json()
         except ValueError:
             raise ServerUnavailable(
-                f"answer {status} from {response.url} is not JSON", status
+                f"response {status} from {response.url} is not JSON", status
             ) from None
         if not isinstance(body, dict):
             raise ServerUnavailable(
-                f"answer {status} from {response.url} is not a JSON object", status
+                f"response {status} from {response.url} is not a JSON object", status
             )
         return body
 

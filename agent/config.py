@@ -26,7 +26,7 @@ class ConfigError(Exception):
 
 @dataclass
 class AgentConfig:
-    """What enrollment returned and the agent needs on every later run."""
+    """The enrollment result and settings that every later run of the agent needs."""
 
     server_url: str
     endpoint_id: int

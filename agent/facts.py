@@ -54,7 +54,7 @@ def os_name_and_version() -> tuple[str, str]:
 
 
 def fqdn() -> str:
-    # getfqdn falls back to the plain host name when no resolver knows it.
+    # getfqdn returns the plain host name when no resolver has a longer one.
     return socket.getfqdn()
 
 
@@ -114,7 +114,7 @@ def parse_ioreg_uuid(output: str) -> str | None:
 
 
 def windows_machine_guid() -> str | None:
-    # The platform check also tells type checkers that winreg exists here.
+    # This check also lets type checkers accept winreg on other systems.
     if sys.platform != "win32":
         return None
     import winreg

@@ -25,7 +25,11 @@ class SecretMask(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            # The handler reports the broken format itself when it formats.
+            return True
         masked = message
         for secret in self.secrets:
             masked = masked.replace(secret, MASK)

@@ -7,7 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.client import RequestRejected, ServerClient, ServerUnavailable
+from agent.client import (
+    AuthenticationFailed,
+    RequestRejected,
+    ServerClient,
+    ServerUnavailable,
+)
 from agent.config import AgentConfig, save_config
 from agent.facts import checkin_facts
 from agent.runner import TaskRunner
@@ -78,7 +83,7 @@ class Agent:
         self.update_interval(answer.get("checkin_interval"))
         tasks = answer.get("tasks") or []
         if not isinstance(tasks, list):
-            logger.warning("ignored a check-in answer whose tasks are not a list")
+            logger.warning("ignored a check-in response whose tasks are not a list")
             return []
         return tasks
 
@@ -119,11 +124,23 @@ class Agent:
             return delay
         except RequestRejected as error:
             # The server is up but rejected this check-in (400 or 413); retrying
-            # sooner than the interval would not change its answer.
+            # sooner than the interval would not change its response.
             logger.error(
                 "server rejected the check-in status=%s: %s", error.status, error
             )
             return jittered(self.config.checkin_interval, self.rng)
+        except AuthenticationFailed:
+            raise
+        except Exception:
+            # A bug or an odd machine state must not end the agent, which
+            # would leave the endpoint silent until someone restarts it.
+            delay = backoff.next_delay()
+            logger.exception(
+                "check-in cycle failed failures=%s retry_in=%.1fs",
+                backoff.failures,
+                delay,
+            )
+            return delay
 
         if backoff.failures:
             logger.info("server reachable again after failures=%s", backoff.failures)

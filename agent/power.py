@@ -36,8 +36,8 @@ SHUTDOWN_TARGETS = (
 # /run/systemd/shutdown/scheduled while one is scheduled.
 NOLOGIN_FILE = Path("/run/nologin")
 SCHEDULED_FILE = Path("/run/systemd/shutdown/scheduled")
-# A scheduled shutdown counts only when it is due within this many seconds;
-# one planned for later does not make a stop now part of it.
+# A scheduled shutdown counts only when it is due within this many seconds.
+# A stop long before a planned shutdown is a plain stop.
 SCHEDULED_WINDOW = 60
 
 
@@ -51,7 +51,7 @@ class StopRequested(BaseException):
 
 @dataclass
 class ShutdownProbes:
-    """Where `linux_is_shutting_down` looks; tests pass their own."""
+    """The checks that `linux_is_shutting_down` runs; tests pass their own."""
 
     system_state: Callable[[], str | None]
     queued_jobs: Callable[[], str | None]

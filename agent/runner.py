@@ -70,7 +70,11 @@ class TaskRunner:
     def execute(
         self, task_id: int, task_type: str, parameters: dict[str, Any]
     ) -> dict[str, Any]:
-        """Run the handler and return the result body to post; never raises."""
+        """Run the handler and return the result body to post.
+
+        Handler exceptions become a `failed` body; only BaseExceptions such as
+        StopRequested pass through.
+        """
         handler = HANDLERS.get(task_type)
         if handler is None:
             return failed(
@@ -100,7 +104,7 @@ class TaskRunner:
         return {"status": "succeeded", "result": result, "error": ""}
 
     def report_running(self, task_id: int) -> bool:
-        """Post `running`; return False when the server says not to run the task."""
+        """Post `running`; return False when the server rejects the task."""
         try:
             self.client.post_result(task_id, "running")
         except ServerUnavailable as error:

@@ -1,7 +1,7 @@
 """The one place that imports every task handler module, so each registers.
 
-A module listed in OPTIONAL_HANDLER_MODULES may be left out of a build of the
-agent; a missing one is skipped, but an import error inside it is raised.
+A build of the agent may leave out a module listed in OPTIONAL_HANDLER_MODULES.
+A missing one is skipped, but an import error inside it is raised.
 """
 
 import importlib

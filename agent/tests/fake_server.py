@@ -57,7 +57,7 @@ class ServerState:
     results: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     uploads: list[tuple[int, bytes, dict[str, str]]] = field(default_factory=list)
     requests: list[Received] = field(default_factory=list)
-    # Answer this many of the next check-ins with 503.
+    # Respond to this many of the next check-ins with 503.
     failing_checkins: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -233,7 +233,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class FakeExecServer(ThreadingHTTPServer):
-    """The fake server; `state` holds its data and what it received."""
+    """The fake server; `state` contains its data and the requests it received."""
 
     daemon_threads = True
     allow_reuse_address = True

@@ -123,8 +123,8 @@ def test_loop_backs_off_until_server_returns(tmp_path, unused_port):
         for server in servers:
             server.stop()
 
-    refused, recovered = sleep.delays[:4], sleep.delays[4:]
-    for delay, step in zip(refused, [5, 10, 20, 40], strict=True):
+    unreachable, recovered = sleep.delays[:4], sleep.delays[4:]
+    for delay, step in zip(unreachable, [5, 10, 20, 40], strict=True):
         assert step / 2 <= delay <= step
     for delay in recovered:
         assert 54 <= delay <= 66
@@ -193,3 +193,23 @@ def test_loop_stops_on_401(fake_server, config_path):
         agent.run_forever()
 
     assert sleep.delays == []
+
+
+def test_loop_survives_unexpected_error(fake_server, config_path):
+    sleep = RecordingSleep(limit=2)
+    agent = make_agent(fake_server.url, config_path, sleep)
+    broken = [True]
+
+    def facts_once_broken():
+        if broken.pop() if broken else False:
+            raise RuntimeError("psutil failed")
+        return dict(FACTS)
+
+    agent.collect_facts = facts_once_broken
+
+    with pytest.raises(LoopStopped):
+        agent.run_forever()
+
+    assert 2.5 <= sleep.delays[0] <= 5
+    assert 54 <= sleep.delays[1] <= 66
+    assert len(fake_server.state.checkins()) == 1

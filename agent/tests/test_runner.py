@@ -80,12 +80,12 @@ def test_runner_handler_exception_fails(fake_server, runner, handlers):
 
 
 def test_runner_task_failed_message(fake_server, runner, handlers):
-    def refuse(parameters, context):
+    def reject_missing_path(parameters, context):
         raise TaskFailed(f"path {parameters['path']} does not exist")
 
-    handlers["refuse"] = refuse
+    handlers["reject_path"] = reject_missing_path
 
-    runner.run_task(send_task(fake_server, 15, "refuse", path="/nope"))
+    runner.run_task(send_task(fake_server, 15, "reject_path", path="/nope"))
 
     assert final_body(fake_server, 15)["error"] == "path /nope does not exist"
 
@@ -134,7 +134,7 @@ def test_runner_skips_task_server_rejects(fake_server, runner, handlers):
 
 def test_runner_keeps_result_while_server_down(fake_server, runner, handlers):
     task = send_task(fake_server, 19, "ping")
-    # The server answers the running report, then goes away before the result.
+    # The server accepts the running report, then stops before the result.
     real_post = runner.client.post_result
     calls = []
 
