@@ -15,6 +15,7 @@ from typing import Any
 
 from agent import __version__
 from agent.client import (
+    STOP_TIMEOUT,
     AuthenticationFailed,
     RequestRejected,
     ServerClient,
@@ -45,8 +46,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TOKEN_REJECTED = 78  # EX_CONFIG in sysexits.h
-# Events are posted while the system goes down, so they must not wait long.
-EVENT_TIMEOUT = (3.0, 5.0)
 REVOKED_MESSAGE = (
     "the server rejected the agent token: it was revoked, or the endpoint was "
     "uninstalled or decommissioned; enroll again with a new enrollment token"
@@ -241,7 +240,7 @@ def stop_agent(agent: Agent, stop: StopRequested) -> int:
         return EXIT_OK
 
     logger.info("system is shutting down signal=%s; reporting it", stop)
-    agent.client.timeout = EVENT_TIMEOUT
+    agent.client.timeout = STOP_TIMEOUT
     try:
         post_event(agent, "shutdown")
     except (ServerUnavailable, RequestRejected, AuthenticationFailed) as error:
@@ -278,7 +277,7 @@ def command_once(options: argparse.Namespace) -> int:
 
 
 def command_event(options: argparse.Namespace) -> int:
-    agent = open_agent(options, timeout=EVENT_TIMEOUT)
+    agent = open_agent(options, timeout=STOP_TIMEOUT)
     try:
         post_event(agent, options.event)
     except ServerUnavailable as error:

@@ -17,6 +17,8 @@ API_PREFIX = "/api/v1/agent"
 # (connect, read) seconds. Uploads may take longer to be read and stored.
 DEFAULT_TIMEOUT = (10.0, 30.0)
 UPLOAD_TIMEOUT = (10.0, 300.0)
+# Reports sent while the agent stops or the system goes down must not wait long.
+STOP_TIMEOUT = (3.0, 5.0)
 UPLOAD_CHUNK = 1024 * 1024
 
 

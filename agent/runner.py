@@ -6,7 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
-from agent.client import RequestRejected, ServerClient, ServerUnavailable
+from agent.client import (
+    STOP_TIMEOUT,
+    RequestRejected,
+    ServerClient,
+    ServerUnavailable,
+)
 from agent.tasks import HANDLERS, TaskContext, TaskFailed
 
 logger = logging.getLogger(__name__)
@@ -48,7 +53,8 @@ class TaskRunner:
         try:
             outcome = self.execute(task_id, task_type, task.get("parameters") or {})
         except BaseException:
-            # A stop signal interrupts the handler: tell the server, then stop.
+            # A stop signal interrupted the handler: report it, then stop.
+            self.client.timeout = STOP_TIMEOUT
             self.deliver(
                 task_id,
                 {

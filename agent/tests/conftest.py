@@ -40,6 +40,8 @@ def fake_server() -> Iterator[FakeExecServer]:
     server.state.agent_tokens.add(AGENT_TOKEN)
     yield server
     server.stop()
+    # Requests the contract does not allow, such as a missing Content-Type.
+    assert server.state.problems == []
 
 
 @pytest.fixture
