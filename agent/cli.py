@@ -230,7 +230,6 @@ def command_run(options: argparse.Namespace) -> int:
         ignore_stop_signals()
         logger.error("%s; exiting with code %s", REVOKED_MESSAGE, EXIT_TOKEN_REJECTED)
         return EXIT_TOKEN_REJECTED
-    raise AssertionError("run_forever returns only by an exception")
 
 
 def stop_agent(agent: Agent, stop: StopRequested) -> int:
@@ -251,8 +250,8 @@ def stop_agent(agent: Agent, stop: StopRequested) -> int:
 def post_event(agent: Agent, event: str) -> None:
     tasks = agent.checkin(event=event)
     if tasks:
-        # The server hands tasks out with this check-in, but the machine is
-        # going down, so they are not run.
+        # The machine is going down, going to sleep or losing its agent, so
+        # tasks handed out with an event check-in are not run.
         ids = ",".join(str(task.get("id")) for task in tasks if isinstance(task, dict))
         logger.warning("tasks not run because of event=%s tasks=%s", event, ids)
     logger.info("event reported event=%s endpoint=%s", event, agent.config.endpoint_id)

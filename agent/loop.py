@@ -5,7 +5,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from agent.client import (
     AuthenticationFailed,
@@ -93,7 +93,7 @@ class Agent:
         tasks = self.checkin()
         self.runner.run_tasks(tasks)
 
-    def run_forever(self) -> None:
+    def run_forever(self) -> NoReturn:
         """Check in every interval until a signal or a 401 ends the process.
 
         AuthenticationFailed and the stop signal's exception pass through.
