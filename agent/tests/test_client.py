@@ -2,6 +2,7 @@
 
 import datetime
 import ipaddress
+import json
 import ssl
 
 import pytest
@@ -11,6 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from agent.cli import main
 from agent.client import (
     RequestRejected,
     ServerClient,
@@ -19,7 +21,7 @@ from agent.client import (
     server_message,
 )
 from agent.tests.conftest import AGENT_TOKEN
-from agent.tests.fake_server import FakeExecServer
+from agent.tests.fake_server import GOOD_ENROLLMENT_TOKEN, FakeExecServer
 
 
 def write_self_signed(directory):
@@ -139,3 +141,29 @@ def test_client_sorts_statuses(fake_server):
 
     assert rejected.value.status == 404
     assert unavailable.value.status == 503
+
+
+def test_enroll_with_ca_bundle_then_checkin(tls_server, tmp_path, monkeypatch):
+    server, certificate = tls_server
+    config = tmp_path / "agent.json"
+    monkeypatch.chdir(certificate.parent)
+
+    enrolled = main(
+        [
+            "enroll",
+            "--server",
+            https_url(server),
+            "--token",
+            GOOD_ENROLLMENT_TOKEN,
+            "--ca-bundle",
+            certificate.name,
+            "--config",
+            str(config),
+        ]
+    )
+    checked_in = main(["once", "--config", str(config)])
+
+    assert enrolled == 0
+    assert json.loads(config.read_text())["ca_bundle"] == str(certificate.resolve())
+    assert checked_in == 0
+    assert len(server.state.checkins()) == 1
