@@ -51,7 +51,8 @@ class TaskRunner:
             return
 
         try:
-            outcome = self.execute(task_id, task_type, task.get("parameters") or {})
+            parameters = task.get("parameters")
+            outcome = self.execute(task_id, task_type, parameters or {})
         except BaseException:
             # A stop signal interrupted the handler: report it, then stop.
             self.client.timeout = STOP_TIMEOUT
@@ -73,14 +74,17 @@ class TaskRunner:
         )
         self.deliver(task_id, outcome)
 
-    def execute(
-        self, task_id: int, task_type: str, parameters: dict[str, Any]
-    ) -> dict[str, Any]:
+    def execute(self, task_id: int, task_type: str, parameters: Any) -> dict[str, Any]:
         """Run the handler and return the result body to post.
 
         Handler exceptions become a `failed` body; only BaseExceptions such as
         StopRequested pass through.
         """
+        if not isinstance(parameters, dict):
+            return failed(
+                f"task parameters must be a JSON object, not "
+                f"{type(parameters).__name__}"
+            )
         handler = HANDLERS.get(task_type)
         if handler is None:
             return failed(

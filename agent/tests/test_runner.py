@@ -166,3 +166,14 @@ def test_runner_stop_during_task_reports_failed(fake_server, runner, handlers):
     assert final_body(fake_server, 20)["error"] == (
         "the agent stopped before the task finished"
     )
+
+
+def test_runner_rejects_non_object_parameters(fake_server, runner):
+    task = send_task(fake_server, 22, "ping")
+    task["parameters"] = ["not", "an", "object"]
+
+    runner.run_task(task)
+
+    assert final_body(fake_server, 22)["error"] == (
+        "task parameters must be a JSON object, not list"
+    )
