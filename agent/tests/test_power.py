@@ -116,6 +116,7 @@ def stop_agent(process: subprocess.Popen) -> tuple[int, str]:
         _, stderr = process.communicate(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.communicate()
         raise
     return process.returncode, stderr
 
@@ -154,7 +155,12 @@ def test_run_exits_78_when_token_rejected(fake_server, config_path, tmp_path):
     fake_server.state.agent_tokens.clear()
     process = start_agent(config_path, fake_systemctl(tmp_path / "bin", "running"))
 
-    _, stderr = process.communicate(timeout=20)
+    try:
+        _, stderr = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
 
     assert process.returncode == EXIT_TOKEN_REJECTED == 78
     assert "rejected the agent token" in stderr
