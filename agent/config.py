@@ -153,7 +153,7 @@ def restrict_windows_acl(path: Path) -> None:
     system_root = os.environ.get("SystemRoot", r"C:\Windows")
     icacls = Path(system_root) / "System32" / "icacls.exe"
     grants = ["*S-1-5-18:F", "*S-1-5-32-544:F"]  # SYSTEM, Administrators
-    subprocess.run(  # noqa: S603
+    subprocess.run(
         [str(icacls), str(path), "/inheritance:r", "/grant:r", *grants],
         check=True,
         capture_output=True,

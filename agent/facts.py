@@ -95,7 +95,7 @@ def macos_platform_uuid() -> str | None:
     if ioreg is None:
         return None
     try:
-        output = subprocess.run(  # noqa: S603
+        output = subprocess.run(
             [ioreg, "-rd1", "-c", "IOPlatformExpertDevice"],
             capture_output=True,
             text=True,

@@ -67,7 +67,7 @@ def run_systemctl(*arguments: str) -> str | None:
     try:
         # is-system-running exits non-zero for every state but "running", so
         # the exit code is not checked; the printed state is what matters.
-        completed = subprocess.run(  # noqa: S603
+        completed = subprocess.run(
             [systemctl, *arguments],
             capture_output=True,
             text=True,
