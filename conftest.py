@@ -7,6 +7,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -66,3 +67,35 @@ def task_cluster(transactional_db, private_task_queue, tmp_path) -> Iterator[Pat
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+@pytest.fixture
+def okta_server() -> Iterator[Any]:
+    """Serve Exec's fake Okta on 127.0.0.1 with the sample directory loaded.
+
+    `okta_server.api_token` is a valid SSWS token; `okta_server.state` holds the
+    directory and the switches that reproduce awkward Okta behaviour.
+    """
+    from connectors.okta_sandbox import OktaSandbox, add_sample_directory
+
+    sandbox = OktaSandbox().start()
+    add_sample_directory(sandbox.state)
+    sandbox.api_token = sandbox.state.new_api_token()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def rsa_private_key_pem() -> str:
+    """An RSA key in PEM, as an Okta service app would hold it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
