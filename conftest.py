@@ -99,3 +99,22 @@ def rsa_private_key_pem() -> str:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
+
+
+@pytest.fixture
+def okta_connector(db, okta_server) -> Any:
+    """A saved SSWS Connector pointing at `okta_server`."""
+    from connectors.choices import ConnectorKind, OktaAuthType
+    from connectors.models import Connector
+
+    connector = Connector(
+        kind=ConnectorKind.OKTA,
+        name="Okta test",
+        base_url=okta_server.base_url,
+        okta_auth_type=OktaAuthType.SSWS,
+        is_sandbox=True,
+        login_suffixes="example.com",
+    )
+    connector.set_secret(okta_server.api_token)
+    connector.save()
+    return connector

@@ -12,6 +12,12 @@ from connectors.models import Connector
 
 
 class ConnectorForm(forms.ModelForm):
+    base_url = forms.URLField(
+        label="base URL",
+        required=False,
+        assume_scheme="https",
+        help_text=Connector._meta.get_field("base_url").help_text,
+    )
     secret = forms.CharField(
         required=False,
         strip=True,

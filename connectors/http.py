@@ -366,7 +366,12 @@ class HttpClient:
         if status != 429 and method in UNSAFE_METHODS:
             return None
 
-        wait = rate_limit_wait(response, self.style, self.clock())
+        # Rate-limit headers name a wait only on a 429; on a 503 or 504 Okta's
+        # reset time is just the end of the current window.
+        if status == 429:
+            wait = rate_limit_wait(response, self.style, self.clock())
+        else:
+            wait = _retry_after(response, self.clock())
         if wait is None:
             if status == 429 and self.style == RateLimitStyle.OKTA:
                 # Okta always sends the reset time; without it a guess would

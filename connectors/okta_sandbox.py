@@ -467,15 +467,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         request_id = secrets.token_urlsafe(12)
+        entry = {
+            "method": method,
+            "path": parts.path,
+            "query": query,
+            "retry_count": self.headers.get("X-Okta-Retry-Count"),
+            "status": 0,
+        }
         with state.lock:
-            state.requests.append(
-                {
-                    "method": method,
-                    "path": parts.path,
-                    "query": query,
-                    "retry_count": self.headers.get("X-Okta-Retry-Count"),
-                }
-            )
+            state.requests.append(entry)
         try:
             status, payload, headers = self._route(method, parts.path, query, body)
         except SandboxError as error:
@@ -490,6 +490,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             }
             if error.code.islower():  # an OAuth error from the token endpoint
                 payload = {"error": error.code, "error_description": error.summary}
+        entry["status"] = status
         self._reply(status, payload, headers, request_id)
 
     def _reply(self, status: int, payload: Any, headers: Any, request_id: str) -> None:
@@ -961,7 +962,9 @@ class OktaSandbox:
     def __init__(self, state: SandboxState | None = None, port: int = 0) -> None:
         self.state = state or SandboxState()
         self.server = SandboxServer(self.state, port)
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.05,), daemon=True
+        )
 
     @property
     def base_url(self) -> str:

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 LOCAL_ACCOUNTS = frozenset(
     {"administrator", "system", "defaultaccount", "guest", "localservice"}
 )
-MIN_NAME_SIMILARITY = 60
+MIN_NAME_SIMILARITY = 50
 
 
 def normalize(text: str) -> str:
