@@ -4,8 +4,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +121,55 @@ def okta_connector(db, okta_server) -> Any:
     connector.set_secret(okta_server.api_token)
     connector.save()
     return connector
+
+
+@dataclass
+class FakeReceiver:
+    """A fake Slack webhook or webhook receiver on 127.0.0.1.
+
+    `replies` is consumed one per request: (status, body, headers); when it is
+    empty the receiver answers `default`.
+    """
+
+    base_url: str = ""
+    replies: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
+    default: tuple[int, str, dict[str, str]] = (200, "ok", {})
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def receiver() -> Iterator[FakeReceiver]:
+    fake = FakeReceiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            fake.received.append(
+                {"path": self.path, "headers": dict(self.headers), "body": body}
+            )
+            status, text, headers = (
+                fake.replies.pop(0) if fake.replies else fake.default
+            )
+            data = text.encode()
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

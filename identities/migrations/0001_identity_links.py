@@ -7,52 +7,140 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('connectors', '0001_connector'),
+        ("connectors", "0001_connector"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ProviderAccount',
+            name="ProviderAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider_user_id', models.CharField(help_text="Okta's user id, e.g. 00u…", max_length=64, verbose_name='provider user id')),
-                ('login', models.CharField(max_length=255)),
-                ('display_name', models.CharField(blank=True, max_length=255)),
-                ('email', models.CharField(blank=True, max_length=255)),
-                ('status', models.CharField(blank=True, help_text="The provider's status when last read.", max_length=32)),
-                ('last_read', models.DateTimeField(default=django.utils.timezone.now)),
-                ('connector', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='accounts', to='connectors.connector')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "provider_user_id",
+                    models.CharField(
+                        help_text="Okta's user id, e.g. 00u…",
+                        max_length=64,
+                        verbose_name="provider user id",
+                    ),
+                ),
+                ("login", models.CharField(max_length=255)),
+                ("display_name", models.CharField(blank=True, max_length=255)),
+                ("email", models.CharField(blank=True, max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        blank=True,
+                        help_text="The provider's status when last read.",
+                        max_length=32,
+                    ),
+                ),
+                ("last_read", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "connector",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="accounts",
+                        to="connectors.connector",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='IdentityLink',
+            name="IdentityLink",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('username', models.CharField(help_text='The endpoint user as reported, e.g. CORP\\jdoe.', max_length=255)),
-                ('username_key', models.CharField(editable=False, max_length=255)),
-                ('account_name_key', models.CharField(editable=False, help_text='The account name without domain, normalized, for lookups by a bare name.', max_length=255)),
-                ('confirmed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('approval_id', models.BigIntegerField(blank=True, help_text='The approval request that confirmed it.', null=True)),
-                ('confirmed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('connector', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='identity_links', to='connectors.connector')),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='links', to='identities.provideraccount')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "username",
+                    models.CharField(
+                        help_text="The endpoint user as reported, e.g. CORP\\jdoe.",
+                        max_length=255,
+                    ),
+                ),
+                ("username_key", models.CharField(editable=False, max_length=255)),
+                (
+                    "account_name_key",
+                    models.CharField(
+                        editable=False,
+                        help_text="The account name without domain, normalized, for lookups by a bare name.",
+                        max_length=255,
+                    ),
+                ),
+                (
+                    "confirmed_at",
+                    models.DateTimeField(default=django.utils.timezone.now),
+                ),
+                (
+                    "approval_id",
+                    models.BigIntegerField(
+                        blank=True,
+                        help_text="The approval request that confirmed it.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "confirmed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "connector",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="identity_links",
+                        to="connectors.connector",
+                    ),
+                ),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="links",
+                        to="identities.provideraccount",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='provideraccount',
-            constraint=models.UniqueConstraint(fields=('connector', 'provider_user_id'), name='provider_account_unique'),
+            model_name="provideraccount",
+            constraint=models.UniqueConstraint(
+                fields=("connector", "provider_user_id"), name="provider_account_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='identitylink',
-            index=models.Index(fields=['connector', 'account_name_key'], name='identity_link_name_idx'),
+            model_name="identitylink",
+            index=models.Index(
+                fields=["connector", "account_name_key"], name="identity_link_name_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='identitylink',
-            constraint=models.UniqueConstraint(fields=('connector', 'username_key'), name='identity_link_unique'),
+            model_name="identitylink",
+            constraint=models.UniqueConstraint(
+                fields=("connector", "username_key"), name="identity_link_unique"
+            ),
         ),
     ]
