@@ -76,7 +76,7 @@ def task_cluster(transactional_db, private_task_queue, tmp_path) -> Iterator[Pat
 def okta_server() -> Iterator[Any]:
     """Serve Exec's fake Okta on 127.0.0.1 with the sample directory loaded.
 
-    `okta_server.api_token` is a valid SSWS token; `okta_server.state` holds the
+    `okta_server.api_token` is a valid SSWS token; `okta_server.state` contains the
     directory and the switches that reproduce awkward Okta behaviour.
     """
     from connectors.okta_sandbox import OktaSandbox, add_sample_directory
@@ -128,7 +128,7 @@ class FakeReceiver:
     """A fake Slack webhook or webhook receiver on 127.0.0.1.
 
     `replies` is consumed one per request: (status, body, headers); when it is
-    empty the receiver answers `default`.
+    empty the receiver returns `default`.
     """
 
     base_url: str = ""

@@ -44,7 +44,7 @@ class ConnectorForm(forms.ModelForm):
         ]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         has_stored = bool(self.instance.pk and self.instance.has_secret)
         if not cleaned.get("secret") and not has_stored:
             self.add_error("secret", "Enter a secret: this connector has none yet.")

@@ -22,8 +22,8 @@ import requests
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 503, 504})
-# Methods that a 503 or 504 may have half-done; only a 429 is safe to repeat
-# for them, because the vendor rejected the request before doing anything.
+# A 503 or 504 may come after these methods were half done. Only a 429 is safe
+# to repeat for them, because the vendor rejected the request before acting.
 UNSAFE_METHODS = frozenset({"POST", "PATCH"})
 
 
@@ -45,7 +45,7 @@ class RetryPolicy:
 
 
 class HttpConnectionError(Exception):
-    """The vendor could not be reached, or did not answer within the timeout."""
+    """The vendor could not be reached, or did not respond within the timeout."""
 
     transient = True
 
@@ -137,7 +137,7 @@ TOKEN_CACHE = TokenCache()
 
 
 class CachedTokenAuth:
-    """A bearer token from a TokenCache; `renew` forgets it so the next is fresh."""
+    """A bearer token from a TokenCache; `renew` drops it so the next is fresh."""
 
     def __init__(
         self,

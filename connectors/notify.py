@@ -21,12 +21,12 @@ if TYPE_CHECKING:
 
 SLACK_TEXT_LIMIT = 4000
 SLACK_MAX_BLOCKS = 50
-# Slack answers these when the webhook itself is broken: retrying cannot help.
+# Slack returns these when the webhook itself is broken, so retrying cannot help.
 SLACK_BROKEN_STATUSES = frozenset({400, 403, 404, 410})
 
 
 class DeliveryError(Exception):
-    """A notification was not delivered; `transient` says whether to retry."""
+    """A notification was not delivered; `transient` is True when a retry may work."""
 
     def __init__(self, message: str, *, transient: bool) -> None:
         super().__init__(message)
@@ -178,7 +178,7 @@ def send_webhook(
     if 200 <= response.status_code < 300:
         return response.status_code
     raise DeliveryError(
-        f"webhook receiver answered HTTP {response.status_code} for message "
+        f"webhook receiver returned HTTP {response.status_code} for message "
         f"{message_id}",
         transient=response.status_code not in (400, 401, 403, 404, 410),
     )

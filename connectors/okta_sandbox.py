@@ -76,7 +76,7 @@ class SandboxUser:
     provider_name: str = "OKTA"
     created: float = field(default_factory=time.time)
     last_updated: float = field(default_factory=time.time)
-    # What `search` sees: the profile and status as of `indexed_at`.
+    # The copy `search` returns: the profile and status as of `indexed_at`.
     indexed: dict[str, Any] | None = None
     indexed_at: float = 0.0
     sessions_cleared: int = 0
@@ -193,7 +193,7 @@ class SandboxState:
             self._touch(user)
 
     def _touch(self, user: SandboxUser, *, new: bool = False) -> None:
-        """Record a write; `search` sees it only after `search_lag_seconds`."""
+        """Record a write, which `search` returns only after `search_lag_seconds`."""
         now = self.now()
         user.last_updated = now
         if self.search_lag_seconds <= 0:
@@ -205,7 +205,7 @@ class SandboxState:
         user.indexed_at = now + self.search_lag_seconds
 
     def searchable(self, user: SandboxUser) -> dict[str, Any] | None:
-        """Return the copy of the user that the search index holds now."""
+        """Return the copy of the user that the search index contains now."""
         if user.indexed_at and self.now() >= user.indexed_at:
             user.indexed = {"status": user.status, "profile": dict(user.profile)}
             user.indexed_at = 0.0
@@ -371,6 +371,7 @@ class _Parser:
             return node
         if kind != "word":
             raise ValueError(f"expected an attribute name, found {value!r}")
+
         attribute = value
         self.position += 1
         operator = self._peek_word()
@@ -387,6 +388,7 @@ class _Parser:
                 allowed = {"eq", "gt", "ge", "lt", "le"}
         if operator not in allowed:
             raise ValueError(f"operator {operator!r} is not supported here")
+
         if operator == "pr":
             return ("pr", attribute, None)
         if (
@@ -691,9 +693,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
         state = self.server.state
         if reference in state.users:
             return state.users[reference]
-        wanted = reference.lower()
+        expected_login = reference.lower()
         by_login = [
-            u for u in state.users.values() if u.profile["login"].lower() == wanted
+            u
+            for u in state.users.values()
+            if u.profile["login"].lower() == expected_login
         ]
         if by_login:
             return by_login[0]
@@ -701,7 +705,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             shortname = [
                 u
                 for u in state.users.values()
-                if u.profile["login"].lower().split("@")[0] == wanted
+                if u.profile["login"].lower().split("@")[0] == expected_login
             ]
             if len(shortname) == 1:
                 return shortname[0]
@@ -782,17 +786,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
         start = _decode_cursor(query.get("after", ""))
         page = items[start : start + limit]
         end = start + len(page)
-        kept = {k: v for k, v in query.items() if k != "after"}
+        query_without_cursor = {k: v for k, v in query.items() if k != "after"}
         base = f"{state.base_url}{path}"
-        links = [("Link", f'<{base}?{_encode(kept)}>; rel="self"')]
+        links = [("Link", f'<{base}?{_encode(query_without_cursor)}>; rel="self"')]
         more = end < len(items) or (
             state.next_on_full_last_page and page and len(page) == limit
         )
         if more:
             cursor = _encode_cursor(end, varied=state.vary_cursor_format)
-            links.append(
-                ("Link", f'<{base}?{_encode({**kept, "after": cursor})}>; rel="next"')
-            )
+            next_query = _encode({**query_without_cursor, "after": cursor})
+            links.append(("Link", f'<{base}?{next_query}>; rel="next"'))
         return 200, page, links
 
     def _clear_sessions(

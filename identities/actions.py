@@ -3,7 +3,7 @@
 import logging
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -45,7 +45,7 @@ def confirm_link(
     if not isinstance(connector, Connector):
         connector = Connector.objects.get(pk=connector)
     account_name = parse_endpoint_user(username).name or username
-    confirmed_by = actor if isinstance(actor, AbstractBaseUser) else None
+    confirmed_by = actor if isinstance(actor, get_user_model()) else None
 
     with transaction.atomic():
         account, _ = ProviderAccount.objects.update_or_create(

@@ -233,11 +233,14 @@ def _confirmed_link(matcher: Matcher, account: EndpointAccount) -> None:
             "Okta no longer has"
         )
         return
-    who = link.confirmed_by.get_username() if link.confirmed_by else "the automation"
+    approver_name = (
+        link.confirmed_by.get_username() if link.confirmed_by else "the automation"
+    )
     matcher.add(
         user,
         100,
-        f"confirmed by {who} on {link.confirmed_at:%Y-%m-%d} as {link.username}",
+        f"confirmed by {approver_name} on {link.confirmed_at:%Y-%m-%d} as "
+        f"{link.username}",
     )
 
 
@@ -309,11 +312,13 @@ def _by_display_name(matcher: Matcher, display_name: str) -> None:
             f"search for the name {display_name} found nothing; the search index "
             "may lag recent changes by a few seconds"
         )
-    wanted = display_name.casefold()
+    expected_name = display_name.casefold()
     for user in hits:
         profile = user.get("profile") or {}
         full = f"{profile.get('firstName', '')} {profile.get('lastName', '')}"
-        similarity = round(fuzz.token_sort_ratio(wanted, normalize(full).casefold()))
+        similarity = round(
+            fuzz.token_sort_ratio(expected_name, normalize(full).casefold())
+        )
         if similarity < MIN_NAME_SIMILARITY:
             continue
         score = 88 if similarity == 100 else round(similarity * 0.8)

@@ -51,7 +51,7 @@ class ProviderAccount(models.Model):
 class IdentityLink(models.Model):
     """A person's confirmation that an endpoint user is a provider account.
 
-    Matching offers a confirmed link first, but an approver still sees and
+    Matching offers a confirmed link first, but an approver still reviews and
     chooses it for every action.
     """
 

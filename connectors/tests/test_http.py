@@ -38,7 +38,7 @@ def test_rate_limit_okta_takes_min_of_joined_values():
     assert rate_limit_wait(joined, RateLimitStyle.OKTA, now=0) == 4
 
 
-def test_rate_limit_okta_uses_server_date_not_local_clock():
+def test_rate_limit_okta_uses_server_date():
     skewed = response(
         429,
         {
@@ -120,7 +120,7 @@ def test_http_read_timeout_is_plain():
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    listener.listen(1)  # accepts the connection but never answers
+    listener.listen(1)  # accepts the connection but never responds
     port = listener.getsockname()[1]
     client = HttpClient(f"http://127.0.0.1:{port}", label="test", timeout=(1, 0.3))
     try:
@@ -132,7 +132,7 @@ def test_http_read_timeout_is_plain():
     assert "within 0.3 s" in str(caught.value)
 
 
-def test_http_redacted_url_stays_out_of_errors_and_logs(receiver, caplog):
+def test_http_redacted_url_not_logged(receiver, caplog):
     caplog.set_level(logging.DEBUG)
     receiver.replies = [(429, "", {"Retry-After": "1"})]
     secret_url = f"{receiver.base_url}/services/T0/B0/topsecretpart"

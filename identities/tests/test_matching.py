@@ -178,13 +178,15 @@ def test_matching_bare_name_uses_single_link_only(okta_connector, okta_server):
     users = list(okta_server.state.users.values())
     confirm_link("CORP\\pat", okta_connector, users[0].id, "a@example.com", actor=None)
 
-    one = find_candidates("pat", okta_connector)
+    single_link = find_candidates("pat", okta_connector)
     confirm_link("LAB\\pat", okta_connector, users[1].id, "b@example.com", actor=None)
-    two = find_candidates("pat", okta_connector)
+    two_links = find_candidates("pat", okta_connector)
 
-    assert one.candidates[0].okta_user_id == users[0].id
-    assert one.candidates[0].reasons[0].startswith("confirmed by the automation")
-    assert all(c.score < 100 for c in two.candidates)
+    assert single_link.candidates[0].okta_user_id == users[0].id
+    assert (
+        single_link.candidates[0].reasons[0].startswith("confirmed by the automation")
+    )
+    assert all(c.score < 100 for c in two_links.candidates)
 
 
 def test_matching_candidates_for_is_json(okta_connector):
