@@ -32,4 +32,10 @@ def decrypt_secret(token: str) -> str:
 
 def rotate_secret(token: str) -> str:
     """Re-encrypt a stored secret with the first configured key."""
-    return _fernet().rotate(token.encode()).decode()
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise SecretDecryptionError(
+            "the stored secret cannot be decrypted with any key in "
+            "EXEC_ENCRYPTION_KEY; add the key it was encrypted with"
+        ) from None

@@ -78,3 +78,43 @@ def test_crypto_connector_audit_log_excludes_secret():
         assert "00plain-token" not in str(entry.changes)
         assert "00second-token" not in str(entry.changes)
     assert "secret_changed" in entries.first().changes_dict
+
+
+@pytest.mark.django_db
+def test_crypto_rotate_command_reencrypts_all(settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.EXEC_ENCRYPTION_KEYS = [old]
+    for name in ("A", "B"):
+        connector = Connector(kind="okta", name=name, base_url="https://127.0.0.1")
+        connector.set_secret(f"token-{name}")
+        connector.save()
+    output = StringIO()
+
+    settings.EXEC_ENCRYPTION_KEYS = [new, old]
+    call_command("rotate_connector_secrets", stdout=output)
+    settings.EXEC_ENCRYPTION_KEYS = [new]
+
+    assert "2 connector(s)" in output.getvalue()
+    assert Connector.objects.get(name="A").get_secret() == "token-A"
+    assert Connector.objects.get(name="B").get_secret() == "token-B"
+
+
+@pytest.mark.django_db
+def test_crypto_rotate_command_unknown_key_changes_nothing(settings):
+    from django.core.management import CommandError, call_command
+
+    settings.EXEC_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    connector = Connector(kind="okta", name="A", base_url="https://127.0.0.1")
+    connector.set_secret("token-A")
+    connector.save()
+    stored = connector.encrypted_secret
+
+    settings.EXEC_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(CommandError, match="nothing was changed"):
+        call_command("rotate_connector_secrets")
+
+    assert Connector.objects.get().encrypted_secret == stored
