@@ -78,3 +78,59 @@ def test_confirm_link_rejects_empty_values(okta_connector):
         confirm_link("CORP\\x", okta_connector, "", "a@example.com", actor=None)
 
     assert not IdentityLink.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_confirm_link_concurrent_approvals_keep_one_link(postgres_only, okta_connector):
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def approve(number: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            confirm_link(
+                "CORP\\joren",
+                okta_connector,
+                f"00u{number}",
+                f"user{number}@example.com",
+                actor=None,
+            )
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=approve, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    assert IdentityLink.objects.count() == 1
+    assert ProviderAccount.objects.count() == 4
+
+
+def test_confirm_link_admin_list_query_count(
+    admin_client, okta_connector, django_assert_max_num_queries
+):
+    from django.urls import reverse
+
+    for number in range(20):
+        confirm_link(
+            f"CORP\\user{number}",
+            okta_connector,
+            f"00u{number}",
+            f"user{number}@example.com",
+            actor=None,
+        )
+
+    with django_assert_max_num_queries(10):
+        page = admin_client.get(reverse("admin:identities_identitylink_changelist"))
+
+    assert page.status_code == 200
+    assert "user19@example.com" in page.content.decode()
