@@ -75,3 +75,22 @@ def check_connector(connector: Connector, *, actor: Any) -> tuple[bool, str]:
             details={"ok": ok, "message": message},
         )
     return ok, message
+
+
+def mark_broken(connector: Connector, message: str) -> None:
+    """Record that the vendor rejected the connector's configuration.
+
+    Used when a delivery fails in a way retrying cannot fix (a removed Slack
+    webhook, a webhook receiver that returns 410), so the admin list shows it.
+    """
+    logger.warning("connector broken connector=%s message=%s", connector.pk, message)
+    with transaction.atomic():
+        Connector.objects.filter(pk=connector.pk).update(
+            last_checked=timezone.now(), last_check_ok=False, last_check_message=message
+        )
+        record_event(
+            "connector.broken",
+            f"{connector} failed and needs attention: {message}",
+            subject=connector,
+            details={"message": message},
+        )

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from connectors.actions import mark_broken
 from connectors.choices import ConnectorKind
 from connectors.models import Connector
 from connectors.notify import DeliveryError, send_slack, send_webhook
@@ -94,6 +95,7 @@ class NotifySlack(Action):
         except DeliveryError as error:
             if error.transient:
                 raise TransientError(str(error)) from None
+            mark_broken(connector, str(error))
             raise PermanentError(str(error)) from None
         return {"outcome": "done", "connector_id": connector.pk, "text": text}
 
@@ -133,6 +135,7 @@ class NotifyWebhook(Action):
         except DeliveryError as error:
             if error.transient:
                 raise TransientError(str(error)) from None
+            mark_broken(connector, str(error))
             raise PermanentError(str(error)) from None
         except ValueError as error:
             raise PermanentError(str(error)) from None

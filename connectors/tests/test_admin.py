@@ -130,3 +130,20 @@ def test_admin_test_connection_without_secret(admin_client, okta_connector):
     messages = run_test_action(admin_client, okta_connector)
 
     assert "no secret is stored" in messages[0]
+
+
+def test_admin_view_only_user_gets_no_secret(client, okta_connector, okta_server):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    auditor = get_user_model().objects.create_user("audra", is_staff=True)
+    auditor.user_permissions.add(Permission.objects.get(codename="view_connector"))
+    client.force_login(auditor)
+
+    page = client.get(
+        reverse("admin:connectors_connector_change", args=[okta_connector.pk])
+    )
+
+    assert page.status_code == 200
+    assert okta_server.api_token not in page.content.decode()
+    assert okta_connector.encrypted_secret not in page.content.decode()

@@ -94,7 +94,11 @@ def test_notify_slack_archived_channel_is_permanent(receiver, slack):
             context({"connector": "SOC channel", "message": "hi"})
         )
 
+    slack.refresh_from_db()
     assert "secretpart" not in str(caught.value)
+    assert slack.last_check_ok is False
+    assert "channel_is_archived" in slack.last_check_message
+    assert "secretpart" not in slack.last_check_message
 
 
 def test_notify_slack_wrong_connector_kind(webhook):
@@ -119,6 +123,8 @@ def test_notify_webhook_retries_keep_message_id(receiver, webhook):
     assert ids == {"msg_exec_step_9"}
     assert all(signature_valid(r) for r in receiver.received)
     assert result["webhook_id"] == "msg_exec_step_9"
+    webhook.refresh_from_db()
+    assert webhook.last_check_ok is None
     assert json.loads(receiver.received[-1]["body"])["data"]["message"] == (
         "contained laptop-7"
     )
@@ -142,3 +148,6 @@ def test_notify_webhook_gone_is_permanent(receiver, webhook):
         get_action("notify.webhook").execute(
             context({"connector": "SIEM", "message": "m"})
         )
+
+    webhook.refresh_from_db()
+    assert webhook.last_check_ok is False
