@@ -110,6 +110,44 @@ def test_sandbox_paths_used_by_client_exist_in_spec(spec, okta_server, okta_clie
         ), request
 
 
+def query_parameters(spec: dict, path_item: dict, operation: dict) -> set[str]:
+    """Return the query parameter names an operation declares, refs resolved."""
+    names = set()
+    for parameter in [
+        *path_item.get("parameters", []),
+        *operation.get("parameters", []),
+    ]:
+        if "$ref" in parameter:
+            parameter = spec["components"]["parameters"][
+                parameter["$ref"].split("/")[-1]
+            ]
+        if parameter.get("in") == "query":
+            names.add(parameter["name"])
+    return names
+
+
+def test_sandbox_client_query_parameters_exist_in_spec(spec, okta_server, okta_client):
+    jane = okta_client.get_user("jane.doe@example.com")["id"]
+    okta_client.list_users(filter='status eq "ACTIVE"', limit=2)
+    okta_client.list_users(search='profile.samAccountName eq "jdoe"')
+    okta_client.clear_sessions(jane, revoke_oauth_tokens=True)
+    okta_client.add_to_group(jane, "SOC Quarantine")
+    operations = [
+        (method, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), item)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "delete")
+    ]
+
+    for request in okta_server.state.requests:
+        declared = next(
+            query_parameters(spec, item, item[method])
+            for method, pattern, item in operations
+            if method == request["method"].lower() and pattern.match(request["path"])
+        )
+        assert set(request["query"]) <= declared, request
+
+
 def test_sandbox_every_response_has_rate_limit_headers(okta_server):
     response = get(okta_server, "/api/v1/users")
 
