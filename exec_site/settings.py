@@ -322,5 +322,8 @@ LOGGING = {
         # django-q2 installs a handler of its own unless its logger has one.
         "django-q": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "INFO"},
+        # urllib3 logs each request's path at DEBUG, and a Slack webhook's path
+        # is its secret.
+        "urllib3": {"level": "INFO"},
     },
 }

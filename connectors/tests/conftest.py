@@ -1,0 +1,40 @@
+"""Fixtures for the connector tests: Okta clients whose sleeps are recorded."""
+
+import json
+from typing import Any
+
+import pytest
+
+from connectors.http import HttpClient, RateLimitStyle, StaticAuth
+from connectors.okta import OktaClient
+
+
+class RecordingSleep:
+    """Stands in for time.sleep: records each wait and returns at once."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> RecordingSleep:
+    return RecordingSleep()
+
+
+@pytest.fixture
+def okta_client(okta_server, sleeps) -> OktaClient:
+    http = HttpClient(
+        okta_server.base_url,
+        label="okta test",
+        style=RateLimitStyle.OKTA,
+        auth=StaticAuth(f"SSWS {okta_server.api_token}"),
+        sleep=sleeps,
+    )
+    return OktaClient(http)
+
+
+def json_body(request: dict[str, Any]) -> Any:
+    return json.loads(request["body"])

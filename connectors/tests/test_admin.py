@@ -1,0 +1,149 @@
+"""The connector admin: a write-only secret and the connection test."""
+
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from connectors.models import Connector
+
+pytestmark = pytest.mark.django_db
+
+
+def add_form(okta_server, **changes) -> dict:
+    data = {
+        "kind": "okta",
+        "name": "Okta sandbox",
+        "base_url": okta_server.base_url,
+        "enabled": "on",
+        "is_sandbox": "on",
+        "okta_auth_type": "ssws",
+        "scopes": "okta.users.read",
+        "sam_attribute": "samAccountName",
+        "secret": okta_server.api_token,
+    }
+    data.update(changes)
+    return data
+
+
+def test_admin_secret_is_encrypted_and_never_shown(admin_client, okta_server):
+    response = admin_client.post(
+        reverse("admin:connectors_connector_add"), add_form(okta_server)
+    )
+    connector = Connector.objects.get()
+    page = admin_client.get(
+        reverse("admin:connectors_connector_change", args=[connector.pk])
+    )
+
+    assert response.status_code == 302
+    assert connector.get_secret() == okta_server.api_token
+    assert okta_server.api_token not in connector.encrypted_secret
+    assert okta_server.api_token not in page.content.decode()
+    assert connector.encrypted_secret not in page.content.decode()
+    assert "stored, last changed" in page.content.decode()
+
+
+def test_admin_blank_secret_keeps_stored_one(admin_client, okta_server):
+    admin_client.post(reverse("admin:connectors_connector_add"), add_form(okta_server))
+    connector = Connector.objects.get()
+
+    response = admin_client.post(
+        reverse("admin:connectors_connector_change", args=[connector.pk]),
+        add_form(okta_server, secret="", name="Renamed"),
+    )
+
+    connector.refresh_from_db()
+    assert response.status_code == 302
+    assert connector.name == "Renamed"
+    assert connector.get_secret() == okta_server.api_token
+
+
+def test_admin_new_connector_needs_secret(admin_client, okta_server):
+    response = admin_client.post(
+        reverse("admin:connectors_connector_add"), add_form(okta_server, secret="")
+    )
+
+    assert response.status_code == 200
+    assert "Enter a secret" in response.content.decode()
+    assert not Connector.objects.exists()
+
+
+def test_admin_oauth_needs_client_id(admin_client, okta_server):
+    response = admin_client.post(
+        reverse("admin:connectors_connector_add"),
+        add_form(okta_server, okta_auth_type="oauth"),
+    )
+
+    assert response.status_code == 200
+    assert "client id" in response.content.decode()
+    assert not Connector.objects.exists()
+
+
+def test_admin_list_shows_sandbox_label(admin_client, okta_connector):
+    page = admin_client.get(reverse("admin:connectors_connector_changelist"))
+
+    assert "SANDBOX (not a real tenant)" in page.content.decode()
+
+
+def run_test_action(admin_client, connector) -> list[str]:
+    response = admin_client.post(
+        reverse("admin:connectors_connector_changelist"),
+        {"action": "test_connection", "_selected_action": [connector.pk]},
+        follow=True,
+    )
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def test_admin_test_connection_passes(admin_client, okta_connector):
+    messages = run_test_action(admin_client, okta_connector)
+
+    okta_connector.refresh_from_db()
+    assert "connected to" in messages[0]
+    assert okta_connector.last_check_ok is True
+    assert okta_connector.last_checked is not None
+
+
+def test_admin_test_connection_bad_token(admin_client, okta_connector):
+    okta_connector.set_secret("00wrong")
+    okta_connector.save()
+
+    messages = run_test_action(admin_client, okta_connector)
+
+    okta_connector.refresh_from_db()
+    assert "Okta rejected the credential (401)" in messages[0]
+    assert "00wrong" not in messages[0]
+    assert okta_connector.last_check_ok is False
+
+
+def test_admin_test_connection_unreachable(admin_client, okta_connector, okta_server):
+    okta_server.stop()
+
+    messages = run_test_action(admin_client, okta_connector)
+
+    assert "could not connect to" in messages[0]
+    assert okta_connector.base_url in messages[0]
+
+
+def test_admin_test_connection_without_secret(admin_client, okta_connector):
+    okta_connector.encrypted_secret = ""
+    okta_connector.save()
+
+    messages = run_test_action(admin_client, okta_connector)
+
+    assert "no secret is stored" in messages[0]
+
+
+def test_admin_view_only_user_gets_no_secret(client, okta_connector, okta_server):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    auditor = get_user_model().objects.create_user("audra", is_staff=True)
+    auditor.user_permissions.add(Permission.objects.get(codename="view_connector"))
+    client.force_login(auditor)
+
+    page = client.get(
+        reverse("admin:connectors_connector_change", args=[okta_connector.pk])
+    )
+
+    assert page.status_code == 200
+    assert okta_server.api_token not in page.content.decode()
+    assert okta_connector.encrypted_secret not in page.content.decode()

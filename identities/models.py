@@ -1,0 +1,103 @@
+"""Accounts at identity providers and confirmed links from endpoint users."""
+
+import unicodedata
+
+from auditlog.registry import auditlog
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from connectors.models import Connector
+
+
+def username_key(username: str) -> str:
+    """Normalize an endpoint user name for lookups: NFKC, trimmed, case-folded.
+
+    `CORP\\JDoe` and `corp\\jdoe` share a key; `CORP\\jdoe` and `jdoe` do not,
+    because a bare name may belong to another domain's user.
+    """
+    return unicodedata.normalize("NFKC", username).strip().casefold()
+
+
+class ProviderAccount(models.Model):
+    """An account at an identity provider, such as an Okta user, as last read."""
+
+    connector = models.ForeignKey(
+        Connector, on_delete=models.CASCADE, related_name="accounts"
+    )
+    provider_user_id = models.CharField(
+        "provider user id", max_length=64, help_text="Okta's user id, e.g. 00u…"
+    )
+    login = models.CharField(max_length=255)
+    display_name = models.CharField(max_length=255, blank=True)
+    email = models.CharField(max_length=255, blank=True)
+    status = models.CharField(
+        max_length=32, blank=True, help_text="The provider's status when last read."
+    )
+    last_read = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector", "provider_user_id"],
+                name="provider_account_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.login} ({self.connector.name})"
+
+
+class IdentityLink(models.Model):
+    """A person's confirmation that an endpoint user is a provider account.
+
+    Matching offers a confirmed link first, but an approver still reviews and
+    chooses it for every action.
+    """
+
+    connector = models.ForeignKey(
+        Connector, on_delete=models.CASCADE, related_name="identity_links"
+    )
+    username = models.CharField(
+        max_length=255, help_text="The endpoint user as reported, e.g. CORP\\jdoe."
+    )
+    username_key = models.CharField(max_length=255, editable=False)
+    account_name_key = models.CharField(
+        max_length=255,
+        editable=False,
+        help_text="The account name without domain, normalized, for lookups "
+        "by a bare name.",
+    )
+    account = models.ForeignKey(
+        ProviderAccount, on_delete=models.CASCADE, related_name="links"
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    confirmed_at = models.DateTimeField(default=timezone.now)
+    approval_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The approval request that confirmed it."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector", "username_key"], name="identity_link_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["connector", "account_name_key"], name="identity_link_name_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} → {self.account.login}"
+
+
+auditlog.register(ProviderAccount)
+auditlog.register(IdentityLink)
