@@ -4,7 +4,7 @@ from django.db import models
 
 
 class ArtifactStatus(models.TextChoices):
-    """How the collection of one artifact ended, as the agent's manifest says."""
+    """The outcome of collecting one artifact, as reported in the manifest."""
 
     OK = "ok", "OK"
     PARTIAL = "partial", "Partial"
@@ -32,7 +32,7 @@ class PackageStatus(models.TextChoices):
 
 
 class UploadKind(models.TextChoices):
-    """What an agent uploads for a task, named by the `X-Upload-Kind` header."""
+    """The kind of an agent's upload, sent in the `X-Upload-Kind` header."""
 
     PACKAGE = "package", "Forensics package"
     FILE = "file", "Suspicious file"

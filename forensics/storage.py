@@ -1,4 +1,4 @@
-"""Where forensics zips live: a local incoming folder, then Django's storage.
+"""Storage of forensics zips: a local incoming folder, then Django's storage.
 
 An upload is streamed into a temporary file under `<MEDIA_ROOT>/forensics/
 incoming`, hashed on the way, verified there, and only then moved into the
@@ -86,7 +86,7 @@ def store(path: Path, name: str) -> tuple[str, bool]:
     """Move the verified zip at `path` into storage as `name`.
 
     Returns the stored name and whether this call created it. When `name`
-    exists already, it holds the same bytes (the name is their SHA-256), so
+    exists already, it contains the same bytes (the name is their SHA-256), so
     the incoming file is left for the caller to delete.
     """
     if default_storage.exists(name):

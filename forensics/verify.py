@@ -3,7 +3,7 @@
 Both uploads and `import_package` call these functions on a zip that is
 already on local disk. They read member names, sizes and hashes, and never
 extract a member to the filesystem. A problem raises `Rejected` with a message
-that names the member or manifest field and says what is wrong.
+that names the member or manifest field and states what is wrong.
 """
 
 import hashlib
@@ -36,8 +36,8 @@ MANIFEST_MAX_BYTES = 16 * 1024 * 1024
 METADATA = "metadata.json"
 METADATA_MAX_BYTES = 1024 * 1024
 MAX_MEMBERS = 100_000
-# Members smaller than this may have any compression ratio: a small file of
-# repeated bytes compresses far better than 100:1 and harms nobody.
+# Members smaller than this may have any compression ratio, because a small
+# file of repeated bytes compresses far better than 100:1 and is harmless.
 RATIO_FLOOR_BYTES = 1024 * 1024
 IOC_PASSWORD = b"infected"
 CHUNK_BYTES = 1024 * 1024
@@ -51,7 +51,7 @@ IOC_CONTENT = re.compile(r"^([0-9a-f]{64})\.bin$")
 
 
 class Rejected(ValueError):
-    """The zip or its manifest failed verification; the message says why."""
+    """The zip or its manifest failed verification, for the reason in the message."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class VerifiedArtifact:
 
 @dataclass(frozen=True)
 class VerifiedPackage:
-    """What a verified package's manifest says, ready to store."""
+    """The contents of a verified package's manifest, ready to store."""
 
     manifest: dict[str, Any]
     artifacts: list[VerifiedArtifact]
@@ -80,7 +80,7 @@ class VerifiedPackage:
 
 @dataclass(frozen=True)
 class VerifiedFile:
-    """The metadata of a verified suspicious-file zip, as its metadata.json says."""
+    """The metadata of a verified suspicious-file zip, from its metadata.json."""
 
     metadata: dict[str, Any]
     original_path: str
@@ -374,7 +374,8 @@ def check_listed_files(archive: zipfile.ZipFile, listed: list[dict[str, Any]]) -
         sha256, size = member_digest(archive, info)
         if size != entry["size"]:
             raise Rejected(
-                f"member {info.filename!r}: {size} bytes, manifest says {entry['size']}"
+                f"member {info.filename!r}: {size} bytes, expected "
+                f"{entry['size']} from the manifest"
             )
         if sha256 != entry["sha256"].lower():
             raise Rejected(
@@ -384,7 +385,7 @@ def check_listed_files(archive: zipfile.ZipFile, listed: list[dict[str, Any]]) -
 
 
 def verify_package(path: Path) -> VerifiedPackage:
-    """Verify a forensics package zip on disk and return what its manifest says.
+    """Verify a forensics package zip on disk and return its manifest's contents.
 
     Checks member names (zip-slip), the zip-bomb limits, the manifest's fields,
     and that every member but the manifest is listed with its size and SHA-256.

@@ -142,7 +142,7 @@ def package_bytes(
     """Build a package zip in the agent's format.
 
     `edit_manifest` and `edit_members` change the manifest or the members
-    after the manifest was written, as a tampered or broken package would be;
+    after the manifest was written, to make a tampered or broken package.
     `extra` adds raw members that the manifest does not list.
     """
     members, manifest = package_members(artifacts or DEFAULT_ARTIFACTS)

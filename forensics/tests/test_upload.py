@@ -3,6 +3,7 @@ import json
 import zipfile
 
 import pytest
+import requests
 from django.test import Client
 
 from forensics.models import CollectedFile, ForensicsPackage, PackageArtifact
@@ -16,6 +17,7 @@ from forensics.tests.builders import (
 from forensics.tests.conftest import (
     AGENT_TOKEN,
     OTHER_TOKEN,
+    make_endpoint,
     make_task,
     stored_files,
 )
@@ -377,7 +379,7 @@ def test_upload_collected_file_stored(endpoint, media_root, events):
 
 
 def test_upload_collected_file_never_decrypts_content(endpoint, media_root):
-    """A .bin member that is not even valid deflate data is stored unread."""
+    """A .bin member with corrupt encrypted data is stored, because it is never read."""
     content = b"MZ" + bytes(range(256)) * 4
     body = bytearray(collected_file_bytes(content))
     with zipfile.ZipFile(io.BytesIO(bytes(body))) as archive:
@@ -444,3 +446,31 @@ def test_upload_collected_file_extra_member_rejected(endpoint, media_root):
 
     assert response.status_code == 400
     assert "exactly <sha256>.bin and metadata.json" in response.json()["detail"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upload_over_real_socket(live_server, tmp_path, media_root):
+    """An agent's upload through a real HTTP server, streamed from a file."""
+    endpoint = make_endpoint("web01", AGENT_TOKEN)
+    task = make_task(endpoint)
+    body = package_bytes()
+    path = tmp_path / "package.zip"
+    path.write_bytes(body)
+
+    with open(path, "rb") as stream:
+        response = requests.post(
+            f"{live_server.url}/api/v1/agent/tasks/{task.pk}/upload",
+            data=stream,
+            headers={
+                "Authorization": f"Bearer {AGENT_TOKEN}",
+                "Content-Type": "application/zip",
+                "X-Content-SHA256": sha256(body),
+                "X-Upload-Kind": "package",
+            },
+            timeout=30,
+        )
+
+    assert response.status_code == 201
+    assert response.json()["sha256"] == sha256(body)
+    assert ForensicsPackage.objects.get().task_id == task.pk
+    assert len(stored_files(media_root)) == 1
