@@ -25,7 +25,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class PackageArtifactInline(admin.TabularInline):
     model = PackageArtifact
-    fields = ["name", "status", "row_count", "error", "json_member", "csv_member"]
+    fields = ("name", "status", "row_count", "error", "json_member", "csv_member")
     readonly_fields = fields
     extra = 0
     can_delete = False

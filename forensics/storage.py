@@ -24,7 +24,7 @@ CHUNK_BYTES = 1024 * 1024
 
 
 class TooLarge(Exception):
-    """The body grew past the upload limit while it was read."""
+    """The request body grew past the upload limit while it was read."""
 
 
 class LocalFile(File):
@@ -85,18 +85,20 @@ def collected_file_name(sha256: str) -> str:
 def store(path: Path, name: str) -> tuple[str, bool]:
     """Move the verified zip at `path` into storage as `name`.
 
-    Returns the stored name and whether this call created it. When `name`
-    exists already, it contains the same bytes (the name is their SHA-256), so
-    the incoming file is left for the caller to delete.
+    Returns `name` and whether this call created it. When `name` exists
+    already, it contains the same bytes because the name is their SHA-256, so
+    nothing is stored again.
     """
     if default_storage.exists(name):
         return name, False
     with open(path, "rb") as source:
         stored = default_storage.save(name, LocalFile(source, path))
     if stored != name:
-        # Another upload of the same bytes saved `name` first; storage picked a
-        # free name for this copy, which the caller deletes if unused.
+        # A concurrent upload of the same bytes saved `name` first, and storage
+        # gave this copy a free name instead. The copy is redundant.
         logger.info("forensics zip stored twice name=%s copy=%s", name, stored)
+        delete_stored(stored)
+        return name, False
     return stored, True
 
 
@@ -105,4 +107,4 @@ def delete_stored(name: str) -> None:
     try:
         default_storage.delete(name)
     except OSError:
-        logger.exception("could not delete stored forensics zip name=%s", name)
+        logger.exception("failed to delete stored forensics zip name=%s", name)

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.files.storage import default_storage
+from django.db.models.fields.files import FieldFile
 
 from forensics.models import PackageArtifact
 
-# NOTE: the whole member is parsed for every page view; an artifact larger
+# NOTE: every page view parses the whole member again, so an artifact larger
 # than this is offered as a download only.
 VIEW_MAX_BYTES = 64 * 1024 * 1024
 CHUNK_BYTES = 256 * 1024
@@ -70,7 +70,7 @@ def load_table(artifact: PackageArtifact) -> ArtifactTable:
     if not artifact.json_member:
         return ArtifactTable(columns=[], rows=[])
     with (
-        default_storage.open(artifact.package.file.name, "rb") as stored,
+        artifact.package.file.open("rb") as stored,
         zipfile.ZipFile(stored) as archive,
     ):
         try:
@@ -120,10 +120,10 @@ def sort_rows(rows: list[list[Any]], index: int, descending: bool) -> list[list[
     return present + empty
 
 
-def stream_member(name: str, member: str) -> Iterator[bytes]:
+def stream_member(stored_zip: FieldFile, member: str) -> Iterator[bytes]:
     """Yield one member of a stored zip in chunks, closing the zip at the end."""
     with (
-        default_storage.open(name, "rb") as stored,
+        stored_zip.open("rb") as stored,
         zipfile.ZipFile(stored) as archive,
         archive.open(member) as data,
     ):

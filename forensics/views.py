@@ -7,16 +7,15 @@ Auditors hold it). Every download is recorded as an audit event.
 from typing import Any
 
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import (
     FileResponse,
     Http404,
     HttpRequest,
-    HttpResponse,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils.http import content_disposition_header
 
@@ -56,7 +55,7 @@ def bounded_int(raw: str | None, default: int, maximum: int) -> int:
 
 @login_required
 @permission_required(VIEW_PACKAGES, raise_exception=True)
-def package_list(request: HttpRequest) -> HttpResponse:
+def package_list(request: HttpRequest) -> HttpResponseBase:
     # Aggregates drop Meta.ordering from the query, so order explicitly.
     packages = ForensicsPackage.objects.select_related("endpoint").order_by(
         "-received", "-id"
@@ -86,7 +85,7 @@ def package_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @permission_required(VIEW_PACKAGES, raise_exception=True)
-def package_detail(request: HttpRequest, package_id: int) -> HttpResponse:
+def package_detail(request: HttpRequest, package_id: int) -> HttpResponseBase:
     package = get_object_or_404(
         ForensicsPackage.objects.select_related("endpoint", "task", "requested_by"),
         pk=package_id,
@@ -144,7 +143,7 @@ def artifact_page_context(request: HttpRequest, artifact: PackageArtifact) -> di
 @permission_required(VIEW_PACKAGES, raise_exception=True)
 def artifact_detail(
     request: HttpRequest, package_id: int, artifact_id: int
-) -> HttpResponse:
+) -> HttpResponseBase:
     artifact = get_object_or_404(
         PackageArtifact.objects.select_related("package__endpoint"),
         pk=artifact_id,
@@ -154,7 +153,7 @@ def artifact_detail(
     return render(request, "forensics/artifact_detail.html", context)
 
 
-def attachment(response: HttpResponse, filename: str) -> HttpResponse:
+def attachment(response: HttpResponseBase, filename: str) -> HttpResponseBase:
     response["Content-Disposition"] = content_disposition_header(True, filename)
     for header, value in DOWNLOAD_HEADERS.items():
         response[header] = value
@@ -163,7 +162,7 @@ def attachment(response: HttpResponse, filename: str) -> HttpResponse:
 
 @login_required
 @permission_required(VIEW_PACKAGES, raise_exception=True)
-def package_download(request: HttpRequest, package_id: int) -> HttpResponse:
+def package_download(request: HttpRequest, package_id: int) -> HttpResponseBase:
     package = get_object_or_404(
         ForensicsPackage.objects.select_related("endpoint"), pk=package_id
     )
@@ -173,9 +172,7 @@ def package_download(request: HttpRequest, package_id: int) -> HttpResponse:
         "forensics.package_downloaded",
         f"Downloaded forensics package {package.pk} of {package.endpoint.hostname}",
     )
-    response = FileResponse(
-        default_storage.open(package.file.name, "rb"), content_type="application/zip"
-    )
+    response = FileResponse(package.file.open("rb"), content_type="application/zip")
     return attachment(response, f"package-{package.pk}-{package.sha256[:12]}.zip")
 
 
@@ -183,7 +180,7 @@ def package_download(request: HttpRequest, package_id: int) -> HttpResponse:
 @permission_required(VIEW_PACKAGES, raise_exception=True)
 def artifact_download(
     request: HttpRequest, package_id: int, artifact_id: int, file_format: str
-) -> HttpResponse:
+) -> HttpResponseBase:
     if file_format not in MEMBER_TYPES:
         raise Http404(f"Unknown format {file_format!r}; use csv or json.")
     artifact = get_object_or_404(
@@ -203,7 +200,7 @@ def artifact_download(
         f"package {artifact.package_id}",
     )
     response = StreamingHttpResponse(
-        viewer.stream_member(artifact.package.file.name, member),
+        viewer.stream_member(artifact.package.file, member),
         content_type=MEMBER_TYPES[file_format],
     )
     filename = f"package-{artifact.package_id}-{artifact.name}.{file_format}"
@@ -212,7 +209,7 @@ def artifact_download(
 
 @login_required
 @permission_required(VIEW_FILES, raise_exception=True)
-def file_list(request: HttpRequest) -> HttpResponse:
+def file_list(request: HttpRequest) -> HttpResponseBase:
     files = CollectedFile.objects.select_related("endpoint")
     sha256 = request.GET.get("sha256", "").strip().lower()
     if sha256:
@@ -228,7 +225,7 @@ def file_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @permission_required(VIEW_FILES, raise_exception=True)
-def file_download(request: HttpRequest, file_id: int) -> HttpResponse:
+def file_download(request: HttpRequest, file_id: int) -> HttpResponseBase:
     """Serve a suspicious-file zip as an attachment, never inline."""
     collected = get_object_or_404(
         CollectedFile.objects.select_related("endpoint"), pk=file_id
@@ -240,7 +237,5 @@ def file_download(request: HttpRequest, file_id: int) -> HttpResponse:
         f"Downloaded suspicious file {collected.sha256} of "
         f"{collected.endpoint.hostname}",
     )
-    response = FileResponse(
-        default_storage.open(collected.file.name, "rb"), content_type="application/zip"
-    )
+    response = FileResponse(collected.file.open("rb"), content_type="application/zip")
     return attachment(response, collected.download_name)
