@@ -13,6 +13,7 @@ import stat
 import unicodedata
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -357,10 +358,10 @@ def parse_manifest(
 def check_listed_files(archive: zipfile.ZipFile, listed: list[dict[str, Any]]) -> None:
     """Check that the manifest lists every member, and each one's size and SHA-256."""
     members = {info.filename: info for info in archive.infolist() if not info.is_dir()}
-    paths = [entry["path"] for entry in listed]
-    duplicates = {path for path in paths if paths.count(path) > 1}
+    paths = Counter(entry["path"] for entry in listed)
+    duplicates = sorted(path for path, count in paths.items() if count > 1)
     if duplicates:
-        raise Rejected(f"{MANIFEST}: lists {sorted(duplicates)[0]!r} twice")
+        raise Rejected(f"{MANIFEST}: lists {duplicates[0]!r} twice")
     unlisted = set(members) - set(paths) - UNLISTED
     if unlisted:
         raise Rejected(f"member {sorted(unlisted)[0]!r}: not listed in {MANIFEST}")

@@ -125,6 +125,10 @@ def test_verify_package_required_field(tmp_path, field):
             "lists 'raw/gone.bin', missing from the zip",
         ),
         (
+            lambda m: m["members"].append(dict(m["members"][0])),
+            "lists 'collection.log.jsonl' twice",
+        ),
+        (
             lambda m: m["members"][0].update(size=1),
             "member 'collection.log.jsonl': 68 bytes, expected 1 from the manifest",
         ),
