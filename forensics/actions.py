@@ -221,10 +221,14 @@ def purge_expired(now: datetime) -> dict[str, int]:
         file_rows = list(
             CollectedFile.objects.filter(**expired).values_list("pk", "file")
         )
-        delete_in_batches(ForensicsPackage, [pk for pk, _ in package_rows])
-        delete_in_batches(CollectedFile, [pk for pk, _ in file_rows])
-
-        counts = {"packages": len(package_rows), "files": len(file_rows)}
+        counts = {
+            "packages": delete_in_batches(
+                ForensicsPackage, [pk for pk, _ in package_rows], expired
+            ),
+            "files": delete_in_batches(
+                CollectedFile, [pk for pk, _ in file_rows], expired
+            ),
+        }
         record_event(
             "forensics.purged",
             f"Purged {counts['packages']} forensics packages and {counts['files']} "
@@ -244,7 +248,18 @@ def purge_expired(now: datetime) -> dict[str, int]:
     return counts
 
 
-def delete_in_batches(model: type[Model], pks: list[int], batch: int = 500) -> None:
-    # Batches keep each IN list below SQLite's limit on query parameters.
+def delete_in_batches(
+    model: type[Model], pks: list[int], expired: dict[str, Any], batch: int = 500
+) -> int:
+    """Delete the rows among `pks` that still match `expired`; return how many.
+
+    Matching again at delete time spares an endpoint put on legal hold after
+    the rows were selected. Batches keep each IN list below SQLite's limit on
+    query parameters.
+    """
+    deleted = 0
     for start in range(0, len(pks), batch):
-        model._default_manager.filter(pk__in=pks[start : start + batch]).delete()
+        rows = model._default_manager.filter(pk__in=pks[start : start + batch])
+        _, per_model = rows.filter(**expired).delete()
+        deleted += per_model.get(model._meta.label, 0)
+    return deleted
