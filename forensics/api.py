@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from endpoints.authentication import AgentPrincipal, AgentTokenAuthentication
 from endpoints.choices import TASK_TERMINAL
-from endpoints.models import AgentTask
+from endpoints.models import AgentTask, Endpoint
 from forensics import actions, storage
 from forensics.choices import UploadKind
 from forensics.verify import Rejected
@@ -130,29 +130,12 @@ class TaskUploadView(APIView):
         },
     )
     def post(self, request: Request, task_id: int) -> Response:
-        endpoint = request.user.endpoint
-        task = (
-            AgentTask.objects.filter(pk=task_id, endpoint=endpoint)
-            .select_related("endpoint")
-            .first()
-        )
-        if task is None:
-            raise exceptions.NotFound(f"Task {task_id} not found for this endpoint.")
-        if task.status in TASK_TERMINAL:
-            raise TaskFinished(
-                f"Task {task_id} is {task.status}; uploads are accepted only "
-                "for tasks that are still open."
-            )
+        task = open_task(request.user.endpoint, task_id)
         kind, claimed = upload_headers(request)
         limit = settings.FORENSICS_MAX_UPLOAD_BYTES
         length = expected_length(request, limit)
 
-        try:
-            path, sha256, size = storage.save_stream(request._request, limit)
-        except storage.TooLarge:
-            raise PayloadTooLarge(
-                f"Upload exceeds the limit of {limit} bytes."
-            ) from None
+        path, sha256, size = read_body(request, limit)
         try:
             if size != length:
                 raise Rejected(f"body ended after {size} of {length} bytes")
@@ -166,7 +149,7 @@ class TaskUploadView(APIView):
             logger.warning(
                 "upload rejected task_id=%s endpoint_id=%s kind=%s: %s",
                 task.pk,
-                endpoint.pk,
+                task.endpoint_id,
                 kind,
                 error,
             )
@@ -176,6 +159,33 @@ class TaskUploadView(APIView):
 
         body = {"id": stored.pk, "sha256": sha256, "size": size}
         return Response(body, status=201 if created else 200)
+
+
+def open_task(endpoint: Endpoint, task_id: int) -> AgentTask:
+    """Return the endpoint's task `task_id` if it still accepts uploads."""
+    task = (
+        AgentTask.objects.filter(pk=task_id, endpoint=endpoint)
+        .select_related("endpoint")
+        .first()
+    )
+    if task is None:
+        raise exceptions.NotFound(f"Task {task_id} not found for this endpoint.")
+    if task.status in TASK_TERMINAL:
+        raise TaskFinished(
+            f"Task {task_id} has status {task.status}; uploads are accepted only "
+            "for tasks that are still open."
+        )
+    return task
+
+
+def read_body(request: Request, limit: int) -> tuple[Path, str, int]:
+    """Stream the body into an incoming file; return its path, SHA-256 and size."""
+    try:
+        # Django's request, not DRF's `request.stream`, which can fall back to
+        # `request.body` and so load the whole zip into memory.
+        return storage.save_stream(request._request, limit)
+    except storage.TooLarge:
+        raise PayloadTooLarge(f"Upload exceeds the limit of {limit} bytes.") from None
 
 
 def receive(
