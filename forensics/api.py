@@ -29,6 +29,9 @@ from forensics.verify import Rejected
 logger = logging.getLogger(__name__)
 
 SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+TOO_LARGE_HINT = (
+    "collect fewer artifacts, or raise EXEC_FORENSICS_MAX_UPLOAD_BYTES on the server"
+)
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -71,7 +74,8 @@ def expected_length(request: Request, limit: int) -> int:
         ) from None
     if length > limit:
         raise PayloadTooLarge(
-            f"Upload of {length} bytes exceeds the limit of {limit} bytes."
+            f"Upload of {length} bytes exceeds the limit of {limit} bytes "
+            f"({TOO_LARGE_HINT})."
         )
     return length
 
@@ -138,7 +142,9 @@ class TaskUploadView(APIView):
         path, sha256, size = read_body(request, limit)
         try:
             if size != length:
-                raise Rejected(f"body ended after {size} of {length} bytes")
+                raise Rejected(
+                    f"body ended after {size} of {length} bytes; upload it again"
+                )
             if sha256 != claimed:
                 raise Rejected(
                     f"X-Content-SHA256: {claimed} does not match the received "
@@ -185,7 +191,9 @@ def read_body(request: Request, limit: int) -> tuple[Path, str, int]:
         # `request.body` and so load the whole zip into memory.
         return storage.save_stream(request._request, limit)
     except storage.TooLarge:
-        raise PayloadTooLarge(f"Upload exceeds the limit of {limit} bytes.") from None
+        raise PayloadTooLarge(
+            f"Upload exceeds the limit of {limit} bytes ({TOO_LARGE_HINT})."
+        ) from None
 
 
 def receive(
