@@ -474,3 +474,28 @@ def test_upload_over_real_socket(live_server, tmp_path, media_root):
     assert response.json()["sha256"] == sha256(body)
     assert ForensicsPackage.objects.get().task_id == task.pk
     assert len(stored_files(media_root)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upload_over_limit_real_socket(live_server, tmp_path, media_root, settings):
+    """The agent reads the 413 even though the server stops before the body ends."""
+    settings.FORENSICS_MAX_UPLOAD_BYTES = 64 * 1024
+    endpoint = make_endpoint("web01", AGENT_TOKEN)
+    task = make_task(endpoint)
+    path = tmp_path / "large.zip"
+    path.write_bytes(bytes(range(256)) * 4096 * 2)
+
+    with open(path, "rb") as stream:
+        response = requests.post(
+            f"{live_server.url}/api/v1/agent/tasks/{task.pk}/upload",
+            data=stream,
+            headers={
+                "Authorization": f"Bearer {AGENT_TOKEN}",
+                "Content-Type": "application/zip",
+                "X-Content-SHA256": "0" * 64,
+            },
+            timeout=30,
+        )
+
+    assert response.status_code == 413
+    assert_nothing_kept(media_root)
