@@ -92,14 +92,6 @@ class VerifiedFile:
     changed_during_read: bool
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as source:
-        while chunk := source.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_member_name(name: str) -> None:
     """Raise Rejected unless `name` is a plain relative path inside the zip.
 
@@ -425,10 +417,11 @@ def metadata_field(metadata: dict, key: str, pattern: re.Pattern[str]) -> str:
 def verify_collected_file(path: Path) -> VerifiedFile:
     """Verify a suspicious-file zip on disk without opening the file inside it.
 
-    The zip must hold exactly `<sha256>.bin` and metadata.json, both encrypted
-    with WinZip AES. The server decrypts and parses metadata.json only. It
-    never decrypts the `.bin` member, so its hashes are checked against the
-    member's name and its size against the zip directory, not recomputed.
+    The zip must contain exactly `<sha256>.bin` and metadata.json, both
+    encrypted with WinZip AES. The server decrypts and parses metadata.json
+    only. It never decrypts the `.bin` member, so the metadata's SHA-256 is
+    checked against the member's name and its size against the zip directory;
+    no hash of the file is recomputed.
     """
     try:
         archive = pyzipper.AESZipFile(path)
