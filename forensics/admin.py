@@ -13,6 +13,10 @@ from forensics.models import CollectedFile, ForensicsPackage, PackageArtifact
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    # The admin would link the stored zip under MEDIA_URL, which is not how
+    # zips are served: downloads go through the forensics pages and are audited.
+    exclude = ("file",)
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

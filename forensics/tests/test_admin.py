@@ -28,6 +28,7 @@ def test_admin_lists_packages_read_only(package, admin_user):
     assert "web01" in listing.text
     assert detail.status_code == 200
     assert "network.arp_cache" in detail.text
+    assert "/media/" not in detail.text
     assert add.status_code == 403
     assert delete.status_code == 403
 
