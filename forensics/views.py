@@ -1,7 +1,7 @@
 """Pages of the forensics app: packages, artifacts, suspicious files, downloads.
 
 Every page needs a login and the model's `view` permission (Responders and
-Auditors hold it). Every download is recorded as an audit event.
+Auditors have it). Every download is recorded as an audit event.
 """
 
 from typing import Any
@@ -28,8 +28,8 @@ VIEW_FILES = "forensics.view_collectedfile"
 PACKAGES_PER_PAGE = 50
 ROWS_PER_PAGE = 100
 MAX_ROWS_PER_PAGE = 500
-# Downloads are never rendered by the browser: no sniffing, no scripts, no
-# plugins, even if a stored member were HTML.
+# With these headers a browser saves a download instead of rendering it, and
+# allows no sniffing, scripts or plugins, even if a stored member were HTML.
 DOWNLOAD_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; sandbox",
@@ -95,8 +95,39 @@ def package_detail(request: HttpRequest, package_id: int) -> HttpResponseBase:
         "artifacts": package.artifacts.all(),
         "collector": package.manifest.get("collector") or {},
         "source": package.manifest.get("endpoint") or {},
+        "iocs": listed_iocs(package),
+        "can_view_files": request.user.has_perm(VIEW_FILES),
     }
     return render(request, "forensics/package_detail.html", context)
+
+
+def listed_iocs(package: ForensicsPackage) -> list[dict[str, Any]]:
+    """Return the manifest's suspicious files, each with its stored row if any.
+
+    The agent uploads each file as a zip of its own, so a listed file may
+    arrive later than the package or not at all.
+    """
+    entries = [
+        entry
+        for entry in package.manifest.get("iocs") or []
+        if isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+    ]
+    stored = {
+        collected.sha256: collected
+        for collected in CollectedFile.objects.filter(
+            endpoint_id=package.endpoint_id,
+            sha256__in=[entry["sha256"].lower() for entry in entries],
+        )
+    }
+    return [
+        {
+            "sha256": entry["sha256"].lower(),
+            "original_path": str(entry.get("original_path") or ""),
+            "status": str(entry.get("status") or ""),
+            "stored": stored.get(entry["sha256"].lower()),
+        }
+        for entry in entries
+    ]
 
 
 def artifact_page_context(request: HttpRequest, artifact: PackageArtifact) -> dict:
@@ -214,6 +245,9 @@ def file_list(request: HttpRequest) -> HttpResponseBase:
     sha256 = request.GET.get("sha256", "").strip().lower()
     if sha256:
         files = files.filter(sha256=sha256)
+    endpoint = request.GET.get("endpoint", "")
+    if endpoint.isdigit():
+        files = files.filter(endpoint_id=int(endpoint))
     page = Paginator(files, PACKAGES_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "page": page,

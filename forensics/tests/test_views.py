@@ -335,3 +335,42 @@ def test_file_list_finds_by_hash(collected, responder):
     assert [row.pk for row in found.context["page"]] == [collected.pk]
     assert list(missing.context["page"]) == []
     assert "/tmp/.x/dropper" in found.text
+
+
+def test_package_detail_links_listed_files(endpoint, collected, tmp_path, responder):
+    missing = "f" * 64
+
+    def list_iocs(manifest):
+        manifest["iocs"] = [
+            {"sha256": collected.sha256.upper(), "original_path": "/tmp/.x/dropper"},
+            {"sha256": missing, "original_path": "/tmp/.x/gone", "status": "error"},
+        ]
+
+    package = store_package(endpoint, tmp_path, package_bytes(edit_manifest=list_iocs))
+
+    response = client_for(responder).get(f"/forensics/packages/{package.pk}/")
+
+    stored, absent = response.context["iocs"]
+    assert stored["stored"] == collected
+    assert absent["stored"] is None
+    assert f'href="/forensics/files/{collected.pk}/download"' in response.text
+    assert "not received" in response.text
+
+
+def test_file_list_filters_by_endpoint(collected, other_endpoint, responder):
+    client = client_for(responder)
+
+    own = client.get(f"/forensics/files/?endpoint={collected.endpoint_id}")
+    other = client.get(f"/forensics/files/?endpoint={other_endpoint.pk}")
+
+    assert [row.pk for row in own.context["page"]] == [collected.pk]
+    assert list(other.context["page"]) == []
+
+
+def test_package_list_filters_by_endpoint(package, other_endpoint, tmp_path, responder):
+    foreign = store_package(other_endpoint, tmp_path, unique_package(9))
+    client = client_for(responder)
+
+    response = client.get(f"/forensics/packages/?endpoint={other_endpoint.pk}")
+
+    assert [row.pk for row in response.context["page"]] == [foreign.pk]
