@@ -374,3 +374,26 @@ def test_package_list_filters_by_endpoint(package, other_endpoint, tmp_path, res
     response = client.get(f"/forensics/packages/?endpoint={other_endpoint.pk}")
 
     assert [row.pk for row in response.context["page"]] == [foreign.pk]
+
+
+def test_file_list_query_count(endpoint, tmp_path, responder):
+    client = client_for(responder)
+
+    def receive_files(numbers):
+        for number in numbers:
+            body = collected_file_bytes(f"sample {number}".encode())
+            path = tmp_path / f"ioc-{number}.zip"
+            path.write_bytes(body)
+            actions.receive_collected_file(
+                path, sha256(body), len(body), endpoint=endpoint
+            )
+
+    receive_files(range(1))
+    with CaptureQueriesContext(connection) as few:
+        client.get("/forensics/files/")
+    receive_files(range(1, 10))
+    with CaptureQueriesContext(connection) as many:
+        response = client.get("/forensics/files/")
+
+    assert len(response.context["page"]) == 10
+    assert len(many) == len(few)
