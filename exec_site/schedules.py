@@ -26,4 +26,6 @@ class PeriodicTask:
 
 # django-q2's scheduler wakes about every 30 seconds, so work that must happen
 # sooner than a minute runs from claimed rows, not from a schedule.
-SCHEDULES: list[PeriodicTask] = []
+SCHEDULES: list[PeriodicTask] = [
+    PeriodicTask("forensics-purge", "forensics.tasks.purge_expired_forensics", 24 * 60),
+]

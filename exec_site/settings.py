@@ -261,6 +261,18 @@ STATIC_ROOT = Path(env_str("EXEC_STATIC_ROOT") or VAR_DIR / "static")
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("EXEC_MEDIA_ROOT") or VAR_DIR / "media")
 
+# Forensics uploads: the limits bound what an agent's zip may cost the server.
+FORENSICS_MAX_UPLOAD_BYTES = env_int(
+    "EXEC_FORENSICS_MAX_UPLOAD_BYTES", 512 * 1024 * 1024, minimum=1024
+)
+FORENSICS_MAX_UNCOMPRESSED_BYTES = env_int(
+    "EXEC_FORENSICS_MAX_UNCOMPRESSED_BYTES", 4 * 1024**3, minimum=1024
+)
+FORENSICS_MAX_COMPRESSION_RATIO = env_int(
+    "EXEC_FORENSICS_MAX_COMPRESSION_RATIO", 200, minimum=2
+)
+FORENSICS_RETENTION_DAYS = env_int("EXEC_FORENSICS_RETENTION_DAYS", 90, minimum=1)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
