@@ -448,7 +448,7 @@ def uptime_row(boot_time: float, now: float) -> dict[str, Any]:
     }
 
 
-@collector("system.uptime", MACOS, WINDOWS)
+@collector("system.uptime", WINDOWS)
 def collect_uptime_psutil() -> Rows:
     return Rows(rows=[uptime_row(psutil.boot_time(), time.time())], sources=["psutil"])
 
