@@ -11,6 +11,7 @@ from typing import Any
 
 import psutil
 
+from agent.forensics import artifacts  # noqa: F401 - defines the artifacts used below.
 from agent.forensics.history import HISTORY_FILES, parse_history
 from agent.forensics.model import (
     LINUX,

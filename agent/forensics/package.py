@@ -245,6 +245,43 @@ def file_digest(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def verify_package(path: Path) -> list[str]:
+    """Check a package against its manifest; return the problems found.
+
+    Every member but manifest.json must be listed exactly once with its size
+    and SHA-256, and every listed member must exist.
+    """
+    problems = []
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        manifest = json.loads(archive.read("manifest.json"))
+        listed = [f for entry in manifest["artifacts"] for f in entry["files"]]
+        listed += manifest["members"]
+        seen = set()
+        for member in listed:
+            if member["path"] in seen:
+                problems.append(f"{member['path']}: listed twice")
+            seen.add(member["path"])
+            if member["path"] not in names:
+                problems.append(f"{member['path']}: listed but missing")
+                continue
+            data = archive.read(member["path"])
+            if len(data) != member["size"]:
+                problems.append(
+                    f"{member['path']}: size {len(data)} != {member['size']}"
+                )
+            if hashlib.sha256(data).hexdigest() != member["sha256"]:
+                problems.append(
+                    f"{member['path']}: SHA-256 does not match the manifest"
+                )
+        for name in names:
+            if name != "manifest.json" and name not in seen:
+                problems.append(f"{name}: present but not in the manifest")
+        if len(names) != len(set(names)):
+            problems.append("duplicate member names")
+    return problems
+
+
 def write_package(
     results: Iterable[ArtifactResult],
     output: Path,

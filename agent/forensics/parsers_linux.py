@@ -206,7 +206,7 @@ UTMP_TYPES = {
 # glibc's `struct utmp`: 384 bytes where 64-bit ABIs keep 32-bit time fields
 # for compatibility (x86-64), 400 bytes where ut_session and ut_tv are 64-bit.
 UTMP_384 = struct.Struct("<hxxi32s4s32s256shhiii16s20x")
-UTMP_400 = struct.Struct("<hxxi32s4s32s256shhxxxxqqq16s20x4x")
+UTMP_400 = struct.Struct("<hxxi32s4s32s256shhqqq16s20x4x")
 
 
 def _cstring(raw: bytes) -> str:
