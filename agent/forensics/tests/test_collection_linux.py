@@ -5,7 +5,6 @@ import socket
 import sys
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 

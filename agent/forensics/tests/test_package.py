@@ -121,7 +121,7 @@ def test_package_members_all_listed_and_hashes_verify(package_path: Path) -> Non
 def test_package_flipped_byte_fails_verification(
     package_path: Path, tmp_path: Path
 ) -> None:
-    manifest, members = read_zip(package_path)
+    _manifest, members = read_zip(package_path)
     tampered = tmp_path / "tampered.zip"
     with zipfile.ZipFile(tampered, "w") as archive:
         for name, data in members.items():

@@ -12,7 +12,10 @@ from agent.forensics.linux import ProcFS, linux_sockets
 LINE_TAIL = (
     " 00000000:00000000 00:00000000 00000000     0        0 {inode} 1 0 20 4 30 10 -1"
 )
-HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+HEADER = (
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when "
+    "retrnsmt   uid  timeout inode\n"
+)
 
 
 def tcp_table(*lines: str) -> str:
@@ -47,7 +50,7 @@ def test_sockets_denied_fd_keeps_row_without_pid(tmp_path: Path) -> None:
 
     assert len(result.rows) == 1
     row = result.rows[0]
-    assert row["local_address"] == "0.0.0.0"
+    assert row["local_address"] == "0.0.0.0"  # noqa: S104 - a parsed socket.
     assert row["local_port"] == 2024
     assert row["state"] == "LISTEN"
     assert row["socket"] == 232
