@@ -362,7 +362,7 @@ def parse_last(text: str) -> list[dict[str, Any]]:
     rows = []
     for line in text.splitlines():
         match = LAST_LINE.match(line)
-        if not match:
+        if not match or line.startswith("wtmp begins"):
             continue
         user, tty, host, when, rest = match.groups()
         kind = {"reboot": "BOOT_TIME", "shutdown": "RUN_LVL"}.get(user, "USER_PROCESS")
