@@ -93,6 +93,23 @@ def typed_value(value: Any, kind: str) -> Any:
     return str(value)
 
 
+def typed_row(
+    row: dict[str, Any], columns: list[tuple[str, str]]
+) -> tuple[dict[str, Any], list[str]]:
+    """Coerce a row to its columns' types; a value that does not fit becomes None.
+
+    Returns the typed row and the names of the columns whose value was dropped.
+    """
+    typed, dropped = {}, []
+    for name, kind in columns:
+        try:
+            typed[name] = typed_value(row.get(name), kind)
+        except (TypeError, ValueError):
+            typed[name] = None
+            dropped.append(name)
+    return typed, dropped
+
+
 def csv_cell(value: Any) -> str:
     """Render a value for a CSV cell that spreadsheets cannot run as a formula.
 
@@ -154,8 +171,13 @@ class PackageWriter:
         files = []
         if result.status in (OK, PARTIAL):
             columns = artifact_columns(result.name, result.rows)
-            files.append(self._write_json(result, columns))
+            json_file, dropped = self._write_json(result, columns)
+            files.append(json_file)
             files.append(self._write_csv(result, columns))
+            if dropped:
+                result.warnings.append(
+                    f"{dropped} value(s) did not fit their column type and are null"
+                )
         error = result.error if result.status in FAILED else None
         if result.status in FAILED and error is None:
             error = {"type": "Error", "errno": None, "message": result.reason or ""}
@@ -184,7 +206,7 @@ class PackageWriter:
 
     def _write_json(
         self, result: ArtifactResult, columns: list[tuple[str, str]]
-    ) -> dict:
+    ) -> tuple[dict, int]:
         path = f"artifacts/{result.name}.json"
         stream, sink = self._member(path)
         header = {
@@ -193,13 +215,15 @@ class PackageWriter:
             "columns": [{"name": name, "type": kind} for name, kind in columns],
         }
         sink.write(json.dumps(header, ensure_ascii=False)[:-1] + ', "rows": [')
+        dropped = 0
         for index, row in enumerate(result.rows):
-            typed = {name: typed_value(row.get(name), kind) for name, kind in columns}
+            typed, failed = typed_row(row, columns)
+            dropped += len(failed)
             sink.write(
                 ("," if index else "") + "\n" + json.dumps(typed, ensure_ascii=False)
             )
         sink.write("\n]}\n")
-        return self._close_member(path, stream, sink)
+        return self._close_member(path, stream, sink), dropped
 
     def _write_csv(
         self, result: ArtifactResult, columns: list[tuple[str, str]]
@@ -209,9 +233,8 @@ class PackageWriter:
         writer = csv.writer(sink, lineterminator="\r\n")
         writer.writerow([name for name, _kind in columns])
         for row in result.rows:
-            writer.writerow(
-                [csv_cell(typed_value(row.get(name), kind)) for name, kind in columns]
-            )
+            typed, _failed = typed_row(row, columns)
+            writer.writerow([csv_cell(typed[name]) for name, _kind in columns])
         return self._close_member(path, stream, sink)
 
     def finish(self) -> Package:

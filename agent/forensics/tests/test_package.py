@@ -240,3 +240,21 @@ def test_package_csv_neutralises_formulas(package_path: Path) -> None:
 )
 def test_csv_cell_cases(value: object, cell: str) -> None:
     assert csv_cell(value) == cell
+
+
+def test_package_value_of_wrong_type_becomes_null(tmp_path: Path) -> None:
+    load_collectors()
+    result = ArtifactResult(
+        name="system.uptime",
+        status="ok",
+        rows=[{"days": "not a number", "hours": 3}],
+        started_utc="2026-12-04T15:30:01.000001Z",
+    )
+    package = write_package([result], tmp_path / "p.zip")
+    manifest, members = read_zip(package.path)
+    rows = json.loads(members["artifacts/system.uptime.json"])["rows"]
+    assert rows[0]["days"] is None
+    assert rows[0]["hours"] == 3
+    assert manifest["artifacts"][0]["warnings"] == [
+        "1 value(s) did not fit their column type and are null"
+    ]
