@@ -24,8 +24,6 @@ from agent.forensics.model import (
 )
 from agent.forensics.safeio import NotRegularFile, list_dir, read_capped
 
-MANIFEST_CAP = 4 * 1024 * 1024
-
 
 def user_homes() -> list[tuple[int | None, str, Path]]:
     """Return (uid, username, home) for every local account with a home directory."""
@@ -240,8 +238,8 @@ def collect_browser_extensions() -> Rows:
 def describe_process(process: Any) -> dict[str, Any] | None:
     """Read a process's name, exe and status with per-field error capture.
 
-    Returns None when the process exited. A zombie is kept with its status and
-    `field_errors` says which fields were denied and which belong to a zombie.
+    Returns None when the process exited. A zombie is kept with its status, and
+    `field_errors` names the fields that were denied or belong to a zombie.
     """
     row: dict[str, Any] = {"pid": process.pid}
     errors: dict[str, str] = {}
@@ -339,7 +337,7 @@ def psutil_sockets() -> list[dict[str, Any]]:
 
 
 def normalise_mapped(address: str | None) -> tuple[str | None, bool]:
-    """Turn ::ffff:a.b.c.d into a.b.c.d and say whether it was mapped."""
+    """Turn ::ffff:a.b.c.d into a.b.c.d and report whether it was mapped."""
     if address and address.lower().startswith("::ffff:") and "." in address:
         return address[7:], True
     return address, False

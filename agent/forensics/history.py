@@ -1,7 +1,7 @@
 """Parsers for shell history files: zsh, bash, fish, PSReadLine and plain lists.
 
 Each parser takes the file's raw bytes and returns one dict per command with
-`time` (epoch seconds or None, never the collection time) and `command`; a
+`time` (epoch seconds or None, never the collection time) and `command`. A
 command whose bytes are not UTF-8 also gets `command_b64` with the raw bytes.
 """
 

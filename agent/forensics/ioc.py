@@ -1,6 +1,6 @@
 """Collect a suspicious file into an AES zip with the password `infected`.
 
-The zip holds the content as `<sha256>.bin`, never under its original name,
+The zip contains the content as `<sha256>.bin`, never under its original name,
 and `metadata.json` with the original path, size, times, owner, mode, the
 SHA-256, SHA-1 and MD5, and whether the file changed while it was read. The
 password is the malware-exchange convention that stops antivirus and mail
@@ -181,7 +181,7 @@ def _collect_open_file(
 
 
 def inspect_file(path: str, cap: int, display: str | None = None) -> dict[str, Any]:
-    """Hash one file if it is regular and within `cap`, else say why it was skipped."""
+    """Hash one file if it is regular and within `cap`, else give the reason."""
     shown = display or path
     try:
         fd, _status = open_regular(path, cap)
@@ -209,7 +209,7 @@ def inspect_file(path: str, cap: int, display: str | None = None) -> dict[str, A
 
 
 def walk_files(roots: Iterable[str], limit: int = MAX_SEARCHED_FILES) -> Iterator[str]:
-    """Yield file paths under `roots` without following links or entering /proc."""
+    """Yield file paths under `roots`, following no links and skipping /proc, /sys, /dev."""
     seen = 0
     stack = [str(root) for root in roots]
     while stack:

@@ -792,7 +792,7 @@ def collect_groups() -> Rows:
 
 def _utmp_file(path: str, cap: int = 256 * 1024 * 1024) -> bytes:
     # NOTE: a wtmp over the cap is read only up to it, so its newest logins are
-    # missing; rotation keeps real files far below 256 MiB.
+    # missing. Rotation usually keeps real files far below 256 MiB.
     data, _truncated = read_capped(path, cap)
     return data
 

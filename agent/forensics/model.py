@@ -44,7 +44,7 @@ class Skipped(Exception):
 
 @dataclass
 class Rows:
-    """What a collector returns: rows plus what the manifest should say of them."""
+    """A collector's result: rows plus the warnings, sources and reason for the manifest."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

@@ -393,17 +393,20 @@ def parse_logon_event(xml_text: str) -> dict[str, Any]:
     # The XML comes from the local event log through PowerShell; expat 2.4+
     # (bundled with Python 3.11) refuses entity-expansion attacks.
     root = ElementTree.fromstring(xml_text)  # noqa: S314
+
     system = root.find(f"{EVENT_NS}System")
     event_id = (
         int(system.findtext(f"{EVENT_NS}EventID") or 0) if system is not None else 0
     )
     created = system.find(f"{EVENT_NS}TimeCreated") if system is not None else None
     when = ps_epoch((created.get("SystemTime") or "") if created is not None else None)
+
     data = {
         item.get("Name"): item.text
         for item in root.iter(f"{EVENT_NS}Data")
         if item.get("Name")
     }
+
     user = data.get("TargetUserName") or data.get("AccountName")
     domain = data.get("TargetDomainName")
     return {
@@ -474,8 +477,8 @@ def parse_uninstall_entries(
 def parse_windows_version(values: dict[str, Any]) -> dict[str, Any]:
     """Describe Windows from HKLM\\...\\CurrentVersion values.
 
-    Windows 11 still says "Windows 10" in ProductName; build 22000 and later
-    is Windows 11.
+    Windows 11 still has "Windows 10" in ProductName, so build 22000 and later
+    is named Windows 11.
     """
     raw = values.get("ProductName")
     build_text = str(
@@ -528,8 +531,8 @@ def parse_prefetch(
     """Parse a prefetch file's header and run information, detected by magic.
 
     Windows 10 and later compress the file ("MAM\\x04" + uncompressed size +
-    LZXPRESS-Huffman); without `decompress` the result says so and is never
-    parsed as SCCA.
+    LZXPRESS-Huffman). Without `decompress` the result reports the compression
+    and the data is never parsed as SCCA.
     """
     result: dict[str, Any] = {"compressed": False, "uncompressed_size": None}
     if data[:4] == MAM_SIGNATURE:

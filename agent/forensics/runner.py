@@ -99,7 +99,7 @@ def run_collector(artifact: Artifact, platform: str) -> dict[str, Any]:
         return {"status": ERROR, "error": record}
     reason = rows.reason
     if not rows.rows and reason is None:
-        # Zero rows is a valid result; the reason tells it apart from a failure.
+        # Zero rows is a valid result, and the reason distinguishes it from a failure.
         reason = "the sources were read and hold no entries"
     return {
         "status": PARTIAL if rows.partial else OK,

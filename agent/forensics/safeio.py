@@ -1,8 +1,8 @@
 """Bounded, non-blocking reads of files and commands that collectors rely on.
 
 A collector must never hang on a FIFO or a device, follow a planted symlink,
-or read a sparse file of terabytes: every file read here is checked with
-`lstat` first, opened with O_NOFOLLOW and O_NONBLOCK, and re-checked with
+or read a sparse file of terabytes. So every file read here is checked with
+`lstat` first, opened with O_NOFOLLOW and O_NONBLOCK, and checked again with
 `fstat` on the open descriptor.
 """
 

@@ -1,8 +1,8 @@
 """Collectors that hang, crash or block, for the runner's time-limit tests.
 
-The runner's worker process imports this module by name and so registers
-the artifacts; in the test process a fixture calls `register()` and
-`unregister()`, so that other tests' full collections never see them.
+The runner's worker process imports this module by name, which registers the
+artifacts there. In the test process a fixture calls `register()` and
+`unregister()`, so other tests' full collections never see them.
 """
 
 import multiprocessing
