@@ -44,7 +44,7 @@ class Skipped(Exception):
 
 @dataclass
 class Rows:
-    """A collector's result: rows plus the warnings, sources and reason for the manifest."""
+    """A collector's result: rows plus the manifest's warnings, sources and reason."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
