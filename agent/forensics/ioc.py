@@ -209,7 +209,7 @@ def inspect_file(path: str, cap: int, display: str | None = None) -> dict[str, A
 
 
 def walk_files(roots: Iterable[str], limit: int = MAX_SEARCHED_FILES) -> Iterator[str]:
-    """Yield file paths under `roots` without following links or entering /proc."""
+    """Yield file paths under `roots`, not following links or entering /proc."""
     seen = 0
     stack = [str(root) for root in roots]
     while stack:

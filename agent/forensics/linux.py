@@ -99,7 +99,7 @@ def read_socket_tables(
 
     Returns the sockets and the host namespace (PID 1's, else our own).
     """
-    host = namespaces.get(1)
+    host: str | None = namespaces.get(1)
     if host is None:
         try:
             host = _namespace_id(procfs.readlink("self/ns/net"))
@@ -112,15 +112,16 @@ def read_socket_tables(
         members[host] = []
 
     sockets = []
-    for namespace, pids in members.items():
+    for member_namespace, pids in members.items():
         for table, family in SOCKET_TABLES:
-            text = _read_namespace_table(procfs, pids, table, namespace == host)
+            text = _read_namespace_table(procfs, pids, table, member_namespace == host)
             for row in parse.parse_proc_net(text or ""):
                 row.update(
                     protocol=table.rstrip("6"),
                     family=family,
-                    net_namespace=namespace,
-                    in_container=namespace is not None and namespace != host,
+                    net_namespace=member_namespace,
+                    in_container=member_namespace is not None
+                    and member_namespace != host,
                 )
                 sockets.append(row)
     return sockets, host

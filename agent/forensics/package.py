@@ -361,10 +361,11 @@ def machine_id() -> str | None:
         try:
             import winreg
 
-            key = winreg.OpenKey(
-                winreg.HKEY_LOCAL_MACHINE, r"SOFTWARE\Microsoft\Cryptography"
+            key = winreg.OpenKey(  # type: ignore[attr-defined]
+                winreg.HKEY_LOCAL_MACHINE,  # type: ignore[attr-defined]
+                r"SOFTWARE\Microsoft\Cryptography",
             )
-            return str(winreg.QueryValueEx(key, "MachineGuid")[0])
+            return str(winreg.QueryValueEx(key, "MachineGuid")[0])  # type: ignore[attr-defined]
         except OSError:
             return None
     for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
@@ -418,10 +419,10 @@ def os_name_version() -> tuple[str, str]:
     if family == MACOS:
         return "macOS", platform.mac_ver()[0]
     try:
-        release = platform.freedesktop_os_release()
+        values = platform.freedesktop_os_release()
     except OSError:
         return platform.system(), platform.release()
-    return release.get("NAME", "Linux"), release.get("VERSION_ID", "")
+    return values.get("NAME", "Linux"), values.get("VERSION_ID", "")
 
 
 def run_as() -> dict[str, Any]:

@@ -130,9 +130,15 @@ def parse_firewall(
         kind="profile",
         source="Get-NetFirewallProfile",
     )
-    directions = {1: "in", 2: "out"}
-    actions = {0: "block", 1: "allow"}
-    protocols = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 256: "any"}
+    directions: dict[Any, str] = {1: "in", 2: "out"}
+    actions: dict[Any, str] = {0: "block", 1: "allow"}
+    protocols: dict[Any, str] = {
+        1: "icmp",
+        6: "tcp",
+        17: "udp",
+        58: "icmpv6",
+        256: "any",
+    }
     rows += map_objects(
         rules,
         {
@@ -205,7 +211,7 @@ def parse_hotfixes(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def parse_update_history(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Convert Windows Update Agent history entries to patches rows."""
-    operations = {1: "install", 2: "uninstall", 3: "other"}
+    operations: dict[Any, str] = {1: "install", 2: "uninstall", 3: "other"}
     return map_objects(
         objects,
         {
@@ -307,7 +313,7 @@ def parse_wmi_persistence(objects: list[dict[str, Any]]) -> list[dict[str, Any]]
     rows = []
     for item in objects:
         kind = item.get("Kind")
-        fields = WMI_FIELDS.get(kind, {})
+        fields = WMI_FIELDS.get(str(kind), {})
         row = {column: item.get(source) for column, source in fields.items()}
         row.update(
             kind=f"{kind}:{item.get('Class')}" if kind == "consumer" else kind,
@@ -418,7 +424,7 @@ def parse_logon_event(xml_text: str) -> dict[str, Any]:
         "type_name": LOGON_EVENTS.get(event_id, str(event_id)),
         "time": when,
         "time_utc": iso_utc(when),
-        "pid": int(data["ProcessId"], 16)
+        "pid": int(data["ProcessId"] or "0", 16)
         if (data.get("ProcessId") or "").startswith("0x")
         else None,
         "source": "Security",
@@ -427,7 +433,13 @@ def parse_logon_event(xml_text: str) -> dict[str, Any]:
 
 def parse_logical_disks(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Convert `Win32_LogicalDisk` objects to drives rows."""
-    drive_types = {2: "removable", 3: "local", 4: "network", 5: "cdrom", 6: "ramdisk"}
+    drive_types: dict[Any, str] = {
+        2: "removable",
+        3: "local",
+        4: "network",
+        5: "cdrom",
+        6: "ramdisk",
+    }
     return map_objects(
         objects,
         {

@@ -97,16 +97,16 @@ def run_collector(artifact: Artifact, platform: str) -> dict[str, Any]:
         record = error_record(error)
         record["traceback"] = traceback.format_exc(limit=8)
         return {"status": ERROR, "error": record}
-    reason = rows.reason
-    if not rows.rows and reason is None:
+    empty_reason = rows.reason
+    if not rows.rows and empty_reason is None:
         # Zero rows is a valid result, and the reason distinguishes it from a failure.
-        reason = "the sources were read and hold no entries"
+        empty_reason = "the sources were read and hold no entries"
     return {
         "status": PARTIAL if rows.partial else OK,
         "rows": rows.rows,
         "warnings": rows.warnings,
         "sources": rows.sources,
-        "reason": reason,
+        "reason": empty_reason,
     }
 
 

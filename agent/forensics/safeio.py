@@ -30,7 +30,7 @@ class NotRegularFile(Exception):
 class TooLarge(Exception):
     """The file is larger than the caller's size cap."""
 
-    def __init__(self, size: int, cap: int, allocated: int) -> None:
+    def __init__(self, size: int, cap: int, allocated: int | None) -> None:
         super().__init__(f"size {size} > cap {cap}")
         self.size = size
         self.cap = cap

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="attr-defined"
+# (winreg's stubs define its functions only when checking for Windows.)
 """Windows collectors: PowerShell with ConvertTo-Json, CIM, and the registry.
 
 Each collector runs a PowerShell pipeline that ends in `ConvertTo-Json` (or
