@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,51 @@ def test_read_capped_truncates_and_refuses_links(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="not a regular file"):
         read_capped(link)
     assert read_capped(link, 5, follow_links=True) == (b"x" * 5, True)
+
+
+def hash_then(action: Callable[[], object]) -> Callable[..., tuple[dict, int]]:
+    """Wrap ioc._hash_fd so that `action` runs after the first (hash-only) pass."""
+    from agent.forensics import ioc
+
+    original = ioc._hash_fd
+    calls = []
+
+    def wrapped(fd: int, limit: int, sink: object = None) -> tuple[dict, int]:
+        result = original(fd, limit, sink)
+        calls.append(sink)
+        if len(calls) == 1:
+            action()
+        return result
+
+    return wrapped
+
+
+def test_collect_file_content_changed_between_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.forensics import ioc
+
+    source = tmp_path / "growing.log"
+    source.write_bytes(b"first part\n")
+
+    def append() -> None:
+        with open(source, "ab") as stream:
+            stream.write(b"second part\n")
+
+    monkeypatch.setattr(ioc, "_hash_fd", hash_then(append))
+    with pytest.raises(FileRejected, match="content changed while it was read"):
+        collect_file(str(source), tmp_path)
+    assert list(tmp_path.glob("*.zip*")) == []
+
+
+def test_collect_file_mtime_changed_is_flagged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.forensics import ioc
+
+    source = tmp_path / "touched"
+    source.write_bytes(b"same bytes")
+    monkeypatch.setattr(ioc, "_hash_fd", hash_then(lambda: os.utime(source, (1, 1))))
+    result = collect_file(str(source), tmp_path)
+    assert result["metadata"]["changed_during_read"] is True
+    assert result["sha256"] == hashlib.sha256(b"same bytes").hexdigest()
