@@ -26,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="time limit in seconds for each artifact, replacing its default",
     )
+    parser.add_argument(
+        "--osquery",
+        action="store_true",
+        help="read artifacts that have an osquery table through osqueryi when it "
+        "is installed (default: native sources only)",
+    )
     return parser
 
 
@@ -63,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         print(summary_line(result), flush=True)
 
     package = collect_package(
-        arguments.output, names, timeout=arguments.timeout, on_result=progress
+        arguments.output,
+        names,
+        timeout=arguments.timeout,
+        on_result=progress,
+        use_osquery=arguments.osquery,
     )
     print(f"package {package.path} size={package.size} sha256={package.sha256}")
     return 0

@@ -56,14 +56,18 @@ def collect_package(
     timeout: float | None = None,
     on_result: Callable[[ArtifactResult], None] | None = None,
     extra_modules: Iterable[str] = (),
+    use_osquery: bool = False,
 ) -> Package:
     """Collect `artifacts` (all when None) into the zip at `output`.
 
     `timeout` replaces every artifact's own time limit; `on_result` is called
-    after each artifact, for progress output.
+    after each artifact, for progress output. `use_osquery` reads artifacts
+    that have an osquery table through `osqueryi` when it is installed.
     """
     names = resolve_artifacts(artifacts)
-    with Runner(timeout=timeout, extra_modules=extra_modules) as runner:
+    with Runner(
+        timeout=timeout, extra_modules=extra_modules, use_osquery=use_osquery
+    ) as runner:
 
         def results() -> Iterable[ArtifactResult]:
             for result in runner.collect(names):

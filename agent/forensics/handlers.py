@@ -33,7 +33,8 @@ def handle_collect_forensics(
     """Collect the requested artifacts into a package and upload it.
 
     Parameters: `artifacts` (list of names or categories, default all),
-    `timeout` (seconds per artifact, optional), `server_utc` (dispatch time).
+    `timeout` (seconds per artifact, optional), `server_utc` (dispatch time),
+    `use_osquery` (read tables through osqueryi when installed, default false).
     """
     artifacts = parameters.get("artifacts")
     if artifacts is not None and (
@@ -41,6 +42,11 @@ def handle_collect_forensics(
         or not all(isinstance(a, str) for a in artifacts)
     ):
         raise TaskFailed("parameter artifacts must be a list of artifact names")
+    use_osquery = parameters.get("use_osquery", False)
+    if not isinstance(use_osquery, bool):
+        raise TaskFailed(
+            f"parameter use_osquery must be true or false, not {use_osquery!r}"
+        )
     timeout = parameters.get("timeout")
     if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
         raise TaskFailed(
@@ -55,6 +61,7 @@ def handle_collect_forensics(
             request_id=str(context.task_id),
             server_utc_at_dispatch=parameters.get("server_utc"),
             timeout=timeout,
+            use_osquery=use_osquery,
         )
     except ValueError as error:
         raise TaskFailed(str(error)) from error

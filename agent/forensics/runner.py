@@ -13,6 +13,7 @@ Windows, and it is safe when the parent has threads (`fork` is not).
 import importlib
 import logging
 import multiprocessing
+import subprocess
 import time
 import traceback
 from collections.abc import Iterable, Iterator
@@ -35,6 +36,11 @@ from agent.forensics.model import (
     Unsupported,
     current_platform,
     now_utc,
+)
+from agent.forensics.osquery import (
+    OSQUERY_QUERIES,
+    collect_with_osquery,
+    osquery_available,
 )
 
 logger = logging.getLogger(__name__)
@@ -79,8 +85,20 @@ def error_record(error: BaseException) -> dict[str, Any]:
     }
 
 
-def run_collector(artifact: Artifact, platform: str) -> dict[str, Any]:
-    """Run an artifact's collector in this process and describe the outcome."""
+def run_collector(
+    artifact: Artifact, platform: str, use_osquery: bool = False
+) -> dict[str, Any]:
+    """Run an artifact's collector in this process and describe the outcome.
+
+    With `use_osquery`, an artifact that has an osquery table is read through
+    `osqueryi` when it is installed, and the native collector runs if that fails.
+    """
+    notes = []
+    if use_osquery and artifact.name in OSQUERY_QUERIES and osquery_available():
+        try:
+            return describe_rows(collect_with_osquery(artifact.name))
+        except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as error:
+            notes.append(f"osqueryi failed, used the native collector: {error}")
     function = artifact.collectors.get(platform)
     if function is None:
         reason = artifact.unsupported.get(platform, f"no collector for {platform}")
@@ -97,6 +115,12 @@ def run_collector(artifact: Artifact, platform: str) -> dict[str, Any]:
         record = error_record(error)
         record["traceback"] = traceback.format_exc(limit=8)
         return {"status": ERROR, "error": record}
+    rows.warnings[:0] = notes
+    return describe_rows(rows)
+
+
+def describe_rows(rows: Rows) -> dict[str, Any]:
+    """Describe a collector's successful result for the parent process."""
     empty_reason = rows.reason
     if not rows.rows and empty_reason is None:
         # Zero rows is a valid result, and the reason distinguishes it from a failure.
@@ -115,10 +139,10 @@ def worker_main(connection: Connection, extra_modules: tuple[str, ...]) -> None:
     load_collectors(extra_modules)
     while True:
         try:
-            name, platform = connection.recv()
+            name, platform, use_osquery = connection.recv()
         except EOFError:
             return
-        connection.send(run_collector(ARTIFACTS[name], platform))
+        connection.send(run_collector(ARTIFACTS[name], platform, use_osquery))
 
 
 class Worker:
@@ -149,9 +173,11 @@ class Runner:
         platform: str | None = None,
         timeout: float | None = None,
         extra_modules: Iterable[str] = (),
+        use_osquery: bool = False,
     ) -> None:
         self.platform = platform or current_platform()
         self.timeout = timeout
+        self.use_osquery = use_osquery
         self.extra_modules = tuple(extra_modules)
         self.worker: Worker | None = None
         load_collectors(self.extra_modules)
@@ -175,7 +201,7 @@ class Runner:
     def collect_one(self, name: str) -> ArtifactResult:
         artifact = ARTIFACTS[name]
         started, clock = now_utc(), time.monotonic()
-        if self.platform not in artifact.collectors:
+        if self.platform not in artifact.collectors and not self.use_osquery:
             # No need to wake the worker for an artifact this OS lacks.
             outcome = run_collector(artifact, self.platform)
         else:
@@ -197,7 +223,7 @@ class Runner:
             self.worker = Worker(self.extra_modules)
         worker = self.worker
         try:
-            worker.connection.send((artifact.name, self.platform))
+            worker.connection.send((artifact.name, self.platform, self.use_osquery))
             if worker.connection.poll(limit):
                 return worker.connection.recv()
         except (EOFError, OSError) as error:
