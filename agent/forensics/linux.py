@@ -295,7 +295,9 @@ def collect_firewall() -> Rows:
         raise PermissionError(
             "reading the firewall rule set needs root (CAP_NET_ADMIN)"
         )
-    result.partial = bool(result.warnings) and bool(result.sources)
+    if not result.sources:
+        raise RuntimeError("; ".join(result.warnings))
+    result.partial = bool(result.warnings)
     return result
 
 
@@ -488,12 +490,17 @@ def collect_kernel_modules() -> Rows:
     return Rows(rows=rows, sources=["/proc/modules", "/sys/module"])
 
 
+def _read_bytes_maybe_gzip(path: str, cap: int = GZIP_CAP) -> bytes:
+    """Read a file, decompressing rotated `.gz` copies, up to `cap` bytes."""
+    data, _truncated = read_capped(path, cap, follow_links=True)
+    if not path.endswith(".gz"):
+        return data
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+        return stream.read(cap)
+
+
 def _read_maybe_gzip(path: str) -> str:
-    if path.endswith(".gz"):
-        data, _ = read_capped(path)
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-            return stream.read(GZIP_CAP).decode("utf-8", errors="replace")
-    return read_text(path)
+    return _read_bytes_maybe_gzip(path).decode("utf-8", errors="replace")
 
 
 @collector("software.patches", LINUX)
@@ -794,8 +801,7 @@ def collect_groups() -> Rows:
 def _utmp_file(path: str, cap: int = 256 * 1024 * 1024) -> bytes:
     # NOTE: a wtmp over the cap is read only up to it, so its newest logins are
     # missing. Rotation usually keeps real files far below 256 MiB.
-    data, _truncated = read_capped(path, cap)
-    return data
+    return _read_bytes_maybe_gzip(path, cap)
 
 
 @collector("users.logged_in_users", LINUX)
@@ -834,7 +840,7 @@ def collect_login_history() -> Rows:
     paths = sorted(
         f"/var/log/{name}"
         for name in list_dir("/var/log")
-        if name.startswith(("wtmp", "btmp")) and not name.endswith(".gz")
+        if name.startswith(("wtmp", "btmp"))
     )
     for path in paths:
         try:
@@ -842,6 +848,10 @@ def collect_login_history() -> Rows:
         except PermissionError:
             result.partial = True
             result.warnings.append(f"permission denied: {path}")
+            continue
+        except (OSError, EOFError) as error:
+            result.partial = True
+            result.warnings.append(f"{path}: {error}")
             continue
         result.sources.append(path)
         kind = "btmp" if "btmp" in path else "wtmp"

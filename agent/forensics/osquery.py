@@ -1,6 +1,6 @@
 """Optional osquery source: `osqueryi --json` for artifacts with a matching table.
 
-Used only when a collection asks for it and `osqueryi` is on PATH; the native
+Used only when a collection requests it and `osqueryi` is on PATH; the native
 collectors stay the default and the fallback. `osqueryi --json` prints every
 value as a string, so values are converted back to the artifact's column types.
 """
