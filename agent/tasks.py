@@ -21,8 +21,9 @@ class TaskContext:
 
     task_id: int
     task_type: str
-    # Uploads a file for this task and returns the server's JSON reply. Set by
-    # the runner; None where no server is reachable (offline collection).
+    # upload(path, kind) streams a zip for this task, where kind is "package"
+    # or "file", and returns the server's JSON reply. Set by the runner; None
+    # where no server is reachable (offline collection).
     upload: Callable[[Path, str], dict[str, Any]] | None = None
     work_dir: Path = field(default_factory=Path.cwd)
 

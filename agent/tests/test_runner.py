@@ -60,7 +60,7 @@ def test_runner_unknown_type_fails_listing_types(fake_server, runner):
     body = final_body(fake_server, 13)
     assert body["error"] == (
         f"unknown task type 'reformat_disk'; this agent (version {__version__}) "
-        "supports: ping"
+        "supports: collect_file, collect_forensics, ping"
     )
     assert body["result"] is None
 
