@@ -1,12 +1,15 @@
 """Authentication of endpoint agents by their bearer token."""
 
+from datetime import datetime
 from typing import Any
 
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from endpoints.choices import FINAL
-from endpoints.models import Endpoint, hash_token
+from endpoints.choices import FINAL, TaskStatus
+from endpoints.models import AgentTask, Endpoint, hash_token
 
 
 class AgentPrincipal:
@@ -32,11 +35,25 @@ class AgentPrincipal:
         return False
 
 
-def endpoint_for_token(token: str) -> Endpoint | None:
-    """Return the endpoint whose live agent token this is, in one query."""
+def endpoint_for_token(token: str, now: datetime | None = None) -> Endpoint | None:
+    """Return the endpoint whose live agent token this is, in one query.
+
+    The endpoint carries `has_due_tasks`: whether a queued task that has not
+    expired at `now` waits for it, so that a check-in with nothing due needs
+    no query of its own for tasks.
+    """
     if not token:
         return None
-    endpoint = Endpoint.objects.filter(agent_token_hash=hash_token(token)).first()
+    due = AgentTask.objects.filter(
+        endpoint=OuterRef("pk"),
+        status=TaskStatus.QUEUED,
+        expires__gt=now or timezone.now(),
+    )
+    endpoint = (
+        Endpoint.objects.filter(agent_token_hash=hash_token(token))
+        .annotate(has_due_tasks=Exists(due))
+        .first()
+    )
     if endpoint is None or endpoint.status in FINAL:
         return None
     return endpoint
