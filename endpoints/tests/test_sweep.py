@@ -246,7 +246,7 @@ def _in_thread(target):
     def run():
         try:
             target()
-        except BaseException as error:  # noqa: BLE001 (reported by the test)
+        except BaseException as error:
             errors.append(error)
         finally:
             connection.close()
