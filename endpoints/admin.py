@@ -48,6 +48,30 @@ def show_tokens_once(
     return response
 
 
+ENDPOINT_FIELDS: tuple[str, ...] = (
+    "hostname",
+    "fqdn",
+    "platform",
+    "os_name",
+    "os_version",
+    "agent_version",
+    "machine_id",
+    "ip_addresses",
+    "mac_addresses",
+    "source",
+    "source_id",
+    "status",
+    "status_changed",
+    "last_seen",
+    "enrolled",
+    "decommissioned",
+    "agent_token_rotated",
+    "tags",
+    "contained",
+    "legal_hold",
+)
+
+
 class StatusFilter(admin.SimpleListFilter):
     """Status, with decommissioned endpoints hidden unless asked for."""
 
@@ -138,29 +162,10 @@ class EndpointAdmin(admin.ModelAdmin):
     ]
     search_fields = ["hostname", "fqdn", "machine_id", "source_id"]
     ordering = ["hostname"]
-    fields = [
-        "hostname",
-        "fqdn",
-        "platform",
-        "os_name",
-        "os_version",
-        "agent_version",
-        "machine_id",
-        "ip_addresses",
-        "mac_addresses",
-        "source",
-        "source_id",
-        "status",
-        "status_changed",
-        "last_seen",
-        "enrolled",
-        "decommissioned",
-        "agent_token_rotated",
-        "tags",
-        "contained",
-        "legal_hold",
+    fields = ENDPOINT_FIELDS
+    readonly_fields = [
+        name for name in ENDPOINT_FIELDS if name not in ("tags", "contained")
     ]
-    readonly_fields = [name for name in fields if name not in ("tags", "contained")]
     filter_horizontal = ["tags"]
     inlines = [EndpointUserInline, StatusChangeInline, AgentTaskInline]
     actions = [
@@ -259,17 +264,17 @@ class EnrollmentTokenAdmin(admin.ModelAdmin):
     readonly_fields = ["uses", "created", "created_by"]
     filter_horizontal = ["tags"]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
-            return ["label", "expires", "max_uses", "tags"]
-        return [
+            return ("label", "expires", "max_uses", "tags")
+        return (
             "label",
             "expires",
             "max_uses",
             "tags",
             "revoked",
             *self.readonly_fields,
-        ]
+        )
 
     def save_model(
         self, request: HttpRequest, obj: Any, form: ModelForm, change: bool

@@ -8,6 +8,7 @@ expires agent tasks that were not delivered in time.
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -221,8 +222,10 @@ def expire_agent_tasks(now: datetime) -> list[AgentTask]:
                 id=task_id,
                 endpoint_id=endpoint_id,
                 type=task_type,
-                parameters=AgentTask._meta.get_field("parameters").from_db_value(
-                    parameters, None, connection
+                parameters=(
+                    json.loads(parameters)
+                    if isinstance(parameters, str)
+                    else parameters
                 ),
                 status=TaskStatus.EXPIRED,
                 created=_datetime(created),
@@ -241,11 +244,12 @@ def expire_agent_tasks(now: datetime) -> list[AgentTask]:
                 details={"tasks": [[task.endpoint_id, task.pk] for task in tasks]},
             )
         for task in tasks:
-            transaction.on_commit(
-                lambda task=task: agent_task_finished.send(sender=AgentTask, task=task),
-                robust=True,
-            )
+            transaction.on_commit(_task_finished_sender(task), robust=True)
     return tasks
+
+
+def _task_finished_sender(task: AgentTask) -> Callable[[], Any]:
+    return lambda: agent_task_finished.send(sender=AgentTask, task=task)
 
 
 def sweep(now: datetime) -> SweepResult:

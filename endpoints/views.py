@@ -77,7 +77,7 @@ class AgentAPIView(APIView):
     authentication_classes = [AgentTokenAuthentication]
     permission_classes = [IsAuthenticated]
     parser_classes = [AgentJSONParser]
-    throttle_classes = []
+    throttle_classes: list[type] = []
 
 
 class EnrollView(AgentAPIView):
