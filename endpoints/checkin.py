@@ -2,14 +2,14 @@
 
 A check-in that changes nothing but `last_seen` takes a fast path of at most
 three queries, counting the token lookup: the lookup (which also tells
-whether tasks are due), a conditional UPDATE of the endpoint and an UPDATE of
-the reported users' last_seen. Anything else takes the row lock and the slow
-path.
+whether tasks are due), a conditional UPDATE of the endpoint and, once per
+USERS_REFRESH window, an UPDATE of the reported users' last_seen. Anything
+else takes the row lock and the slow path.
 """
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -39,6 +39,11 @@ EVENT_STATUS: dict[str, str] = {
     AgentEvent.UNINSTALLED: EndpointStatus.UNINSTALLED,
 }
 
+# Each UPDATE commits on its own and waits for the database to flush its log,
+# so users reported unchanged get their last_seen refreshed once per window
+# rather than on every check-in; their last_seen lags by at most this much.
+USERS_REFRESH = timedelta(minutes=5)
+
 # Tasks handed out per check-in; the rest wait for the next one, so that one
 # response stays small however many tasks pile up.
 MAX_TASKS_PER_CHECKIN = 20
@@ -63,6 +68,14 @@ def _changed_facts(endpoint: Endpoint, facts: dict[str, Any]) -> dict[str, Any]:
         for name, value in facts.items()
         if value is not None and getattr(endpoint, name) != value
     }
+
+
+def _users_refresh_due(last_seen: datetime | None, now: datetime) -> bool:
+    """Return whether `now` falls in a later USERS_REFRESH window than `last_seen`."""
+    if last_seen is None:
+        return True
+    window = USERS_REFRESH.total_seconds()
+    return last_seen.timestamp() // window != now.timestamp() // window
 
 
 def record_checkin(
@@ -95,7 +108,8 @@ def record_checkin(
             agent_token_hash=endpoint.agent_token_hash,
         ).update(last_seen=now, **changed)
         if touched:
-            touch_users(endpoint.pk, list(reported or ()), now)
+            if reported and _users_refresh_due(endpoint.last_seen, now):
+                touch_users(endpoint.pk, list(reported), now)
             return []
 
     return _checkin_locked(endpoint, report, reported, digest, target, now)

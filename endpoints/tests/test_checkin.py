@@ -4,6 +4,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from endpoints.models import AgentTask, Endpoint, EndpointUser, StatusChange
 from endpoints.tests.conftest import agent_client
@@ -282,16 +283,29 @@ def test_checkin_users_not_reported_log_out(agent, endpoint):
     assert bob.last_seen > first.last_seen
 
 
-def test_checkin_same_users_updates_last_seen(agent, endpoint):
-    checkin(agent, STEADY)
-    before = EndpointUser.objects.get()
+def test_checkin_same_users_refresh_once_per_window(endpoint, now):
+    from endpoints.checkin import CheckinReport, record_checkin
+    from endpoints.users import ReportedUser
 
-    checkin(agent, STEADY)
+    report = CheckinReport(users=[ReportedUser("CORP\\jdoe", True)])
+    start = now.replace(minute=0, second=0)
+    Endpoint.objects.filter(pk=endpoint.pk).update(last_seen=start)
 
-    after = EndpointUser.objects.get()
-    assert after.first_seen == before.first_seen
-    assert after.last_seen > before.last_seen
-    assert after.logged_in is True
+    def checkin_at(moment):
+        authenticated = Endpoint.objects.get(pk=endpoint.pk)
+        authenticated.has_due_tasks = False
+        record_checkin(authenticated, report, now=moment)
+        return EndpointUser.objects.get()
+
+    first = checkin_at(start + timedelta(seconds=10))
+    same_window = checkin_at(start + timedelta(minutes=4))
+    next_window = checkin_at(start + timedelta(minutes=5, seconds=30))
+
+    assert first.first_seen == start + timedelta(seconds=10)
+    assert same_window.last_seen == start + timedelta(seconds=10)
+    assert next_window.last_seen == start + timedelta(minutes=5, seconds=30)
+    assert next_window.first_seen == first.first_seen
+    assert next_window.logged_in is True
 
 
 def test_checkin_without_users_keeps_users(agent, endpoint):
@@ -365,6 +379,10 @@ def _steady_queries(make_endpoint, make_task, count):
     client = agent_client(token)
     body = {**STEADY, "hostname": endpoint.hostname}
     assert checkin(client, body).status_code == 200
+    # A check-in in a later window also refreshes the users: the costlier case.
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        last_seen=timezone.now() - timedelta(minutes=10)
+    )
 
     with CaptureQueriesContext(connection) as queries:
         response = checkin(client, body)
@@ -377,6 +395,9 @@ def test_checkin_steady_state_three_queries(
 ):
     body = {**STEADY, "hostname": endpoint.hostname}
     checkin(agent, body)
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        last_seen=timezone.now() - timedelta(minutes=10)
+    )
 
     with django_assert_max_num_queries(3):
         response = checkin(agent, body)
@@ -390,7 +411,7 @@ def test_checkin_queries_same_at_10_and_1000(make_endpoint, make_task):
     Endpoint.objects.all().delete()
     large = _steady_queries(make_endpoint, make_task, 1000)
 
-    assert small <= 3
+    assert small == 3
     assert large == small
 
 
