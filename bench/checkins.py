@@ -164,7 +164,10 @@ def wait_ready(port: int, token: str, timeout: float = 60) -> None:
         except OSError:
             pass
         time.sleep(0.3)
-    raise SystemExit(f"gunicorn did not answer on 127.0.0.1:{port} in {timeout} s")
+    raise SystemExit(
+        f"gunicorn did not respond on 127.0.0.1:{port} within {timeout} s; "
+        "run gunicorn by hand to see its error"
+    )
 
 
 def stop(process: subprocess.Popen) -> None:

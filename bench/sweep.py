@@ -19,7 +19,7 @@ BATCH = 5000
 
 
 def fill(count: int) -> None:
-    """Create `count` agent endpoints unless the table holds exactly that many."""
+    """Create `count` agent endpoints unless the table contains exactly that many."""
     from django.db import connection
 
     from endpoints.models import Endpoint, StatusChange

@@ -1,7 +1,8 @@
 """Workflows on endpoints: enrollment, agent tokens, task results, decommissioning.
 
-Each function does its whole change in one transaction with its audit event;
-the admin, the agent API and the commands call these and repeat none of it.
+Each function makes its whole change, audit event included, in one
+transaction. The admin, the agent API and the commands call these functions
+and repeat none of their steps.
 """
 
 import logging
@@ -134,7 +135,7 @@ def claim_enrollment_token(token: str, now: datetime) -> EnrollmentToken:
 def enroll(token: str, facts: dict[str, Any], *, now: datetime) -> Enrollment:
     """Enroll an agent with an enrollment token and the facts it reported.
 
-    `facts` holds the Endpoint fields from the enrollment request, with
+    `facts` contains the Endpoint fields from the enrollment request, with
     `machine_id` naming the machine. A machine enrolled before gets its old
     record back: a new agent token replaces the old one, and an endpoint that
     was decommissioned, uninstalled or silent goes online with a StatusChange.
@@ -281,7 +282,7 @@ def set_legal_hold(endpoint: Endpoint, held: bool, *, actor: Any) -> None:
 
 
 class TaskResultRejected(Exception):
-    """A task result that cannot be applied; `status_code` is the HTTP answer."""
+    """A task result that cannot be applied, with the HTTP status to respond with."""
 
     def __init__(self, message: str, status_code: int) -> None:
         super().__init__(message)
@@ -355,14 +356,14 @@ def _record_task_finished(task: AgentTask, endpoint: Endpoint) -> None:
 
 
 class DecommissionRefused(Exception):
-    """The endpoint cannot be decommissioned; the message says why and what to do."""
+    """The endpoint must stay in service; the message gives the reason and the fix."""
 
 
 def _newest_sighting(endpoint: Endpoint) -> tuple[datetime | None, Endpoint]:
     """Return the latest last_seen of this machine from any source, and its record.
 
     Records of other sources count when they share the machine id or the host
-    name, so an endpoint that an EDR still sees is not taken for stale.
+    name, so an endpoint that an EDR still reports is not taken for stale.
     """
     same_machine = Q(hostname__iexact=endpoint.hostname)
     if endpoint.machine_id:

@@ -35,9 +35,9 @@ def show_tokens_once(
 ) -> HttpResponse:
     """Render new secrets on a page of their own.
 
-    The page is built from the response alone, unlike a message, which Django
-    keeps in a cookie or the session until it is shown; nothing stores the
-    clear token, and reloading the page cannot show it again.
+    Django keeps a message in a cookie or the session until it is shown, so
+    the tokens go into this response alone. Nothing stores them in clear, and
+    reloading the page cannot show them again.
     """
     response = TemplateResponse(
         request,

@@ -1,8 +1,8 @@
 """An agent's check-in: sign of life, facts, users, status events and due tasks.
 
 A check-in that changes nothing but `last_seen` takes a fast path of at most
-three queries, counting the token lookup: the lookup (which also tells
-whether tasks are due), a conditional UPDATE of the endpoint and, once per
+three queries: the token lookup (which also returns whether tasks are due),
+a conditional UPDATE of the endpoint and, once per
 USERS_REFRESH window, an UPDATE of the reported users' last_seen. Anything
 else takes the row lock and the slow path.
 """
@@ -39,9 +39,9 @@ EVENT_STATUS: dict[str, str] = {
     AgentEvent.UNINSTALLED: EndpointStatus.UNINSTALLED,
 }
 
-# Each UPDATE commits on its own and waits for the database to flush its log,
-# so users reported unchanged get their last_seen refreshed once per window
-# rather than on every check-in; their last_seen lags by at most this much.
+# Each UPDATE commits on its own and waits for the database to flush its log.
+# To save that wait, users reported unchanged get their last_seen refreshed
+# once per window, not on every check-in, so it lags by at most this much.
 USERS_REFRESH = timedelta(minutes=5)
 
 # Tasks handed out per check-in; the rest wait for the next one, so that one

@@ -1,4 +1,4 @@
-"""How the OpenAPI schema describes the agent's bearer token."""
+"""The OpenAPI description of the agent's bearer token."""
 
 from typing import Any
 

@@ -1,7 +1,7 @@
 """Endpoint status transitions and the silence thresholds they depend on.
 
 `change_status` is the one function that moves a single endpoint from one
-status to another; the silence sweep in `endpoints.sweep` does the same for
+status to another. The silence sweep in `endpoints.sweep` does the same for
 many endpoints at once with set-based SQL.
 """
 
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 def checkin_interval() -> int:
-    """Return the seconds between check-ins that agents are told to keep."""
+    """Return the interval between check-ins, in seconds, sent to agents."""
     return settings.EXEC_CHECKIN_INTERVAL
 
 

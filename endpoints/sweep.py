@@ -87,7 +87,7 @@ RETURNING id, endpoint_id, type, parameters, created, sent, expires
 
 @dataclass
 class SweepResult:
-    """What one sweep changed: StatusChange rows by new status, expired tasks."""
+    """The changes of one sweep: StatusChange rows by new status, expired tasks."""
 
     changes: dict[str, list[StatusChange]] = field(default_factory=dict)
     expired_tasks: list[AgentTask] = field(default_factory=list)

@@ -40,7 +40,7 @@ def parse_username(username: str) -> tuple[str, str]:
 def merge_reported(users: list[ReportedUser]) -> dict[str, bool]:
     """Map each reported username to whether it is logged in.
 
-    A name reported twice counts as logged in when either entry says so.
+    A name reported twice counts as logged in when either entry is logged in.
     """
     merged: dict[str, bool] = {}
     for user in users:

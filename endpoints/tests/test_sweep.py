@@ -286,7 +286,7 @@ def test_sweep_skips_endpoint_during_checkin(postgres_only, make_endpoint, now):
 
 @pytest.mark.django_db(transaction=True)
 def test_sweep_then_concurrent_checkin_ends_online(postgres_only, make_endpoint, now):
-    """A check-in that arrives while the sweep holds the row waits, then wins."""
+    """A check-in that arrives while the sweep locks the row waits, then wins."""
     last_seen = now - timedelta(minutes=10)
     endpoint, token = make_endpoint(last_seen=last_seen)
     authenticated = endpoint_for_token(token)
