@@ -34,6 +34,31 @@ BODY = json.dumps(
 ).encode()
 
 
+def server_cpu_seconds(gunicorn: subprocess.Popen) -> float:
+    """Return the CPU time used so far by gunicorn and the exec_bench backends.
+
+    Dividing it by the check-ins served gives the cost of one check-in on
+    this machine, however busy other programs keep its cores.
+    """
+    import psutil
+
+    processes = [psutil.Process(gunicorn.pid)]
+    processes += processes[0].children(recursive=True)
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or ())
+        if cmdline.startswith("postgres: ") and " exec_bench " in cmdline:
+            processes.append(process)
+
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def free_port() -> int:
     with closing(socket.socket()) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -194,6 +219,7 @@ def main() -> None:
     port = free_port()
     server = start_gunicorn(port, args.workers)
     rates = []
+    costs = []
     try:
         wait_ready(port, tokens[0])
         # One check-in each records the users, so the runs see the steady state.
@@ -214,21 +240,26 @@ def main() -> None:
                     results,
                 ),
             )
+            cpu_before = server_cpu_seconds(server)
             client.start()
             outcome = results.get(timeout=args.seconds + 60)
             client.join(timeout=30)
+            cost = (server_cpu_seconds(server) - cpu_before) / max(outcome["ok"], 1)
             rate = outcome["ok"] / outcome["elapsed"]
             rates.append(rate)
+            costs.append(cost)
             print(
                 f"run {run}: {outcome['ok']} check-ins in {outcome['elapsed']:.1f} s "
-                f"= {rate:.0f}/s, {outcome['failed']} failed"
+                f"= {rate:.0f}/s, {outcome['failed']} failed, "
+                f"server CPU {cost * 1000:.2f} ms per check-in"
             )
     finally:
         stop(server)
     print(
         f"median {median(rates):.0f} check-ins/s over {args.runs} runs "
         f"({args.workers} gunicorn workers, {args.threads} client threads, "
-        f"{args.endpoints} endpoints)"
+        f"{args.endpoints} endpoints); server CPU {median(costs) * 1000:.2f} ms "
+        f"per check-in, load average {os.getloadavg()[0]:.1f}"
     )
 
 
