@@ -451,3 +451,15 @@ def test_checkin_token_revoked_meanwhile_rejected(agent, endpoint, now):
     endpoint.refresh_from_db()
     assert endpoint.status == "offline"
     assert not AgentTask.objects.exists()
+
+
+def test_checkin_user_api_token_401(endpoint):
+    from django.contrib.auth.models import User
+    from rest_framework.authtoken.models import Token
+
+    api_token = Token.objects.create(user=User.objects.create_user("analyst"))
+    client = agent_client(None)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token.key}")
+
+    assert checkin(client).status_code == 401
+    assert checkin(agent_client(api_token.key)).status_code == 401

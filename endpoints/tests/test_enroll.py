@@ -230,3 +230,32 @@ def test_enroll_race_for_last_use(postgres_only, now):
     assert sorted(statuses) == [201, 403]
     assert Endpoint.objects.count() == 1
     assert EnrollmentToken.objects.get().uses == 1
+
+
+def test_enroll_oversized_body_413(enrollment_token, settings):
+    settings.EXEC_AGENT_MAX_BODY = 1024
+    body = facts(enrollment_token, hostname="h" * 2000)
+
+    response = enroll(body)
+
+    assert response.status_code == 413
+    assert not Endpoint.objects.exists()
+    assert EnrollmentToken.objects.get().uses == 0
+
+
+def test_enroll_malformed_json_400(enrollment_token):
+    response = APIClient().post(
+        URL, '{"enrollment_token": ', content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert EnrollmentToken.objects.get().uses == 0
+
+
+def test_enrollment_token_not_an_agent_token(enrollment_token):
+    response = agent_client(enrollment_token).post(
+        "/api/v1/agent/checkin", {}, format="json"
+    )
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Authentication failed."}
