@@ -89,6 +89,9 @@ class Endpoint(models.Model):
     )
     agent_token_rotated = models.DateTimeField(null=True, blank=True, editable=False)
 
+    # Set on endpoints returned by endpoints.authentication.endpoint_for_token.
+    has_due_tasks: bool
+
     class Meta:
         constraints = [
             models.UniqueConstraint(

@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -74,6 +75,8 @@ class AgentJSONParser(JSONParser):
 
 
 class AgentAPIView(APIView):
+    # Agents read JSON only, so content negotiation has a single choice.
+    renderer_classes = [JSONRenderer]
     authentication_classes = [AgentTokenAuthentication]
     permission_classes = [IsAuthenticated]
     parser_classes = [AgentJSONParser]
