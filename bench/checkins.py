@@ -34,11 +34,13 @@ BODY = json.dumps(
 ).encode()
 
 
-def server_cpu_seconds(gunicorn: subprocess.Popen) -> float:
+def server_cpu_seconds(gunicorn: subprocess.Popen) -> dict[int, float]:
     """Return the CPU time used so far by gunicorn and the exec_bench backends.
 
-    Dividing it by the check-ins served gives the cost of one check-in on
-    this machine, however busy other programs keep its cores.
+    Keyed by process id, because gunicorn and PostgreSQL replace processes
+    while the benchmark runs. The difference over a run divided by the
+    check-ins served is the cost of one check-in on this machine, however
+    busy other programs keep its cores.
     """
     import psutil
 
@@ -49,14 +51,22 @@ def server_cpu_seconds(gunicorn: subprocess.Popen) -> float:
         if cmdline.startswith("postgres: ") and " exec_bench " in cmdline:
             processes.append(process)
 
-    total = 0.0
+    used = {}
     for process in processes:
         try:
             times = process.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
-    return total
+        used[process.pid] = times.user + times.system
+    return used
+
+
+def cpu_used_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """Sum the CPU time used between two readings by the processes alive at the end.
+
+    A process that exits during the run is missed, so this is a lower bound.
+    """
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def free_port() -> int:
@@ -244,7 +254,8 @@ def main() -> None:
             client.start()
             outcome = results.get(timeout=args.seconds + 60)
             client.join(timeout=30)
-            cost = (server_cpu_seconds(server) - cpu_before) / max(outcome["ok"], 1)
+            used = cpu_used_between(cpu_before, server_cpu_seconds(server))
+            cost = used / max(outcome["ok"], 1)
             rate = outcome["ok"] / outcome["elapsed"]
             rates.append(rate)
             costs.append(cost)
