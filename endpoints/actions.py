@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 
 from endpoints.choices import (
@@ -150,8 +150,17 @@ def enroll(token: str, facts: dict[str, Any], *, now: datetime) -> Enrollment:
         )
         created = endpoint is None
         if endpoint is None:
-            endpoint = _enroll_new(facts, agent_token, now)
-        else:
+            try:
+                with transaction.atomic():
+                    endpoint = _enroll_new(facts, agent_token, now)
+            except IntegrityError:
+                # The same machine enrolled at the same moment and committed
+                # first, so this enrollment takes over its record.
+                created = False
+                endpoint = Endpoint.objects.select_for_update().get(
+                    source=Source.AGENT, source_id=facts["machine_id"]
+                )
+        if not created:
             _enroll_again(endpoint, facts, agent_token, now)
 
         endpoint.tags.add(*enrollment_token.tags.all())

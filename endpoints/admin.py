@@ -128,6 +128,8 @@ class EndpointUserInline(ReadOnlyInline):
 
 
 class StatusChangeInline(ReadOnlyInline):
+    # NOTE: the inline lists every row; an endpoint with years of flapping
+    # status has a long page.
     model = StatusChange
     verbose_name_plural = "status history"
     fields = ["at", "old_status", "new_status", "reason", "recorded", "details"]

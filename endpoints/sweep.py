@@ -205,6 +205,9 @@ def expire_agent_tasks(now: datetime) -> list[AgentTask]:
 
     Sends `agent_task_finished` for each after commit and records one
     `endpoint.agent_tasks_expired` audit event that lists them.
+
+    NOTE: a task handed out (`sent` or `running`) whose agent never reports a
+    result keeps that status; nothing times such tasks out yet.
     """
     params = {
         "expired": TaskStatus.EXPIRED.value,

@@ -259,3 +259,30 @@ def test_enrollment_token_not_an_agent_token(enrollment_token):
 
     assert response.status_code == 401
     assert response.json() == {"detail": "Authentication failed."}
+
+
+def test_enroll_same_machine_at_once_reuses_record(enrollment_token, monkeypatch):
+    """The second of two simultaneous enrollments finds the row on insert."""
+    from django.db.models import QuerySet
+
+    first = enroll(facts(enrollment_token)).json()
+    real_first = QuerySet.first
+    calls = []
+
+    def first_misses_endpoint(queryset):
+        # The enrollment's own lookup runs before the other one commits.
+        if queryset.model is Endpoint and not calls:
+            calls.append(queryset)
+            return None
+        return real_first(queryset)
+
+    monkeypatch.setattr(QuerySet, "first", first_misses_endpoint)
+
+    response = enroll(facts(enrollment_token))
+
+    assert calls
+    assert response.status_code == 201
+    assert response.json()["endpoint_id"] == first["endpoint_id"]
+    assert Endpoint.objects.count() == 1
+    endpoint = Endpoint.objects.get()
+    assert endpoint.agent_token_hash == hash_token(response.json()["agent_token"])
