@@ -129,7 +129,9 @@ def _checkin_locked(
             endpoint.status in FINAL
             or endpoint.agent_token_hash != authenticated.agent_token_hash
         ):
-            raise CheckinRejected(f"endpoint {endpoint.pk} left service")
+            raise CheckinRejected(
+                f"endpoint {endpoint.pk}: agent token replaced or endpoint retired"
+            )
 
         changed = _changed_facts(endpoint, report.facts)
         for name, value in changed.items():
