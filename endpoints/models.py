@@ -80,10 +80,17 @@ class Endpoint(models.Model):
         default=False, help_text="Keep this endpoint and its data; never decommission."
     )
 
+    # SHA-256 of the user list in the last check-in, so that a check-in that
+    # reports the same users skips reading and writing EndpointUser rows.
+    users_digest = models.CharField(max_length=64, blank=True, editable=False)
+
     agent_token_hash = models.CharField(
         max_length=64, unique=True, null=True, blank=True, editable=False
     )
     agent_token_rotated = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # Set on endpoints returned by endpoints.authentication.endpoint_for_token.
+    has_due_tasks: bool
 
     class Meta:
         constraints = [

@@ -27,5 +27,8 @@ class PeriodicTask:
 # django-q2's scheduler wakes about every 30 seconds, so work that must happen
 # sooner than a minute runs from claimed rows, not from a schedule.
 SCHEDULES: list[PeriodicTask] = [
+    # Marks silent endpoints offline and missing, and expires undelivered
+    # agent tasks.
+    PeriodicTask("sweep_endpoints", "endpoints.tasks.sweep_endpoints", 1),
     PeriodicTask("forensics-purge", "forensics.tasks.purge_expired_forensics", 24 * 60),
 ]

@@ -314,6 +314,15 @@ CSRF_TRUSTED_ORIGINS = env_list("EXEC_CSRF_TRUSTED_ORIGINS", [])
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
+# Endpoints: agents check in every EXEC_CHECKIN_INTERVAL seconds. The silence
+# sweep marks an endpoint offline after two missed check-ins plus a grace
+# period, and missing after EXEC_MISSING_AFTER_DAYS days of silence.
+EXEC_CHECKIN_INTERVAL = env_int("EXEC_CHECKIN_INTERVAL", 60, minimum=10)
+EXEC_OFFLINE_GRACE = env_int("EXEC_OFFLINE_GRACE", 60, minimum=0)
+EXEC_MISSING_AFTER_DAYS = env_int("EXEC_MISSING_AFTER_DAYS", 7, minimum=1)
+# Largest JSON body, in bytes, that the agent API reads; larger ones get 413.
+EXEC_AGENT_MAX_BODY = env_int("EXEC_AGENT_MAX_BODY", 1_048_576, minimum=1024)
+
 LOG_LEVEL = env_choice(
     "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 )

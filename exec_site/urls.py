@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from exec_site.health import healthz
 
 api_v1 = [
+    path("agent/", include("endpoints.urls")),
     path("", include("forensics.api_urls")),
 ]
 

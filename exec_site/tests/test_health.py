@@ -67,7 +67,9 @@ def test_healthz_rejects_post(client):
 def test_healthz_counts_running_cluster(client, task_cluster):
     def cluster_seen():
         body = client.get("/healthz").json()
-        return body if body["broker"]["clusters"] >= 1 else None
+        # A cluster reports itself before its workers have started.
+        broker = body["broker"]
+        return body if broker["clusters"] >= 1 and broker["workers"] >= 1 else None
 
     body = wait_until(cluster_seen, timeout=60, interval=0.5)
 

@@ -1,0 +1,21 @@
+"""Run the endpoint silence sweep once, as the periodic task does."""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from endpoints.sweep import sweep
+
+
+class Command(BaseCommand):
+    help = (
+        "Mark silent endpoints offline or missing and expire undelivered agent "
+        "tasks, once; print what changed."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        result = sweep(timezone.now())
+        for status, count in result.counts().items():
+            self.stdout.write(f"{count} endpoints changed to {status}.")
+        self.stdout.write(f"{len(result.expired_tasks)} agent tasks expired.")
