@@ -60,4 +60,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
     report["status"] = "ok" if not failing else "error"
     if failing:
         report["failing"] = failing
+    elif report["broker"]["clusters"] == 0:
+        # Clusters may run on other hosts and restart at any time, so their
+        # absence is a warning rather than a failure of this web server.
+        report["warnings"] = ["no task cluster is running; start `manage.py qcluster`"]
     return JsonResponse(report, status=503 if failing else 200)

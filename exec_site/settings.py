@@ -91,8 +91,10 @@ if not ALLOWED_HOSTS:
         )
     ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 
+# The run command serves on EXEC_PORT, so links follow it unless set.
+_port = env_int("EXEC_PORT", 8000, minimum=1, maximum=65535)
 EXEC_BASE_URL = (
-    env_url("EXEC_BASE_URL", "http://127.0.0.1:8000", ("http", "https")) or ""
+    env_url("EXEC_BASE_URL", f"http://127.0.0.1:{_port}", ("http", "https")) or ""
 ).rstrip("/")
 
 INSTALLED_APPS = [
@@ -165,9 +167,9 @@ def _database(url: str) -> dict:
         ) from None
 
     if config["ENGINE"] == "django.db.backends.sqlite3":
-        if not config["NAME"] or config["NAME"] == ":memory:":
+        if not config["NAME"] or not Path(config["NAME"]).is_absolute():
             raise SettingsError(
-                f"DATABASE_URL: SQLite needs a file path; use {accepted}."
+                f"DATABASE_URL: SQLite needs an absolute file path; use {accepted}."
             )
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"] = {
@@ -342,6 +344,15 @@ LOGGING = {
     "loggers": {
         # django-q2 installs a handler of its own unless its logger has one.
         "django-q": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # Django's own configuration gives these loggers handlers of their
+        # own, which printed each error twice and request lines in a local
+        # time format; they share the UTC console handler instead.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {
+            "handlers": ["console"],
+            "level": LOG_LEVEL,
+            "propagate": False,
+        },
         "django.db.backends": {"level": "INFO"},
         # urllib3 logs each request's path at DEBUG, and a Slack webhook's path
         # is its secret.

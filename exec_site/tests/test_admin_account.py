@@ -17,5 +17,6 @@ def test_ensure_admin_creates_once(capsys):
     assert admin.check_password(password)
     assert admin.groups.filter(name="Administrators").exists()
     assert "http://127.0.0.1:8000/admin/" in first
-    assert "exists already" in second
+    assert "The administrator account admin exists already" in second
+    assert "changepassword admin" in second
     assert password not in second

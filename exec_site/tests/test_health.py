@@ -30,6 +30,16 @@ def test_healthz_ok(client):
     assert response["Cache-Control"].startswith("max-age=0")
 
 
+def test_healthz_warns_without_cluster(client):
+    body = client.get("/healthz").json()
+
+    assert body["status"] == "ok"
+    assert body["broker"]["clusters"] == 0
+    assert body["warnings"] == [
+        "no task cluster is running; start `manage.py qcluster`"
+    ]
+
+
 def test_healthz_database_down(client, monkeypatch):
     def refuse(*args, **kwargs):
         raise OperationalError("connection to server at 127.0.0.1 refused")
@@ -75,3 +85,4 @@ def test_healthz_counts_running_cluster(client, task_cluster):
 
     assert body["status"] == "ok"
     assert body["broker"]["workers"] >= 1
+    assert "warnings" not in body

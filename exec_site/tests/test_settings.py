@@ -45,6 +45,8 @@ def production_env(tmp_path: Path) -> dict[str, str]:
         ("DEBUG", "maybe", "1, true, yes, on, 0, false, no, off"),
         ("DATABASE_URL", "mysql://root@localhost/exec", "postgres://"),
         ("DATABASE_URL", "postgres:///exec", "postgres://USER@HOST"),
+        ("DATABASE_URL", "sqlite:///relative.sqlite3", "absolute"),
+        ("EXEC_PORT", "http", "whole number"),
         ("LOG_LEVEL", "chatty", "DEBUG, INFO, WARNING"),
         ("EXEC_BASE_URL", "exec.example.com", "http, https"),
     ],
@@ -127,7 +129,36 @@ def test_proxy_setup_can_turn_off_redirect(tmp_path):
     ]
 
 
-def test_development_secret_key_is_generated_once(tmp_path):
+def test_base_url_follows_port(tmp_path):
+    env = {"EXEC_VAR_DIR": str(tmp_path), "EXEC_PORT": "8123"}
+
+    result = run_manage(
+        "shell",
+        "-v0",
+        "-c",
+        "from django.conf import settings; print(settings.EXEC_BASE_URL)",
+        env=env,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "http://127.0.0.1:8123"
+
+
+def test_errors_are_logged_once(tmp_path):
+    env = {"EXEC_VAR_DIR": str(tmp_path)}
+
+    result = run_manage(
+        "shell",
+        "-v0",
+        "-c",
+        "import logging; logging.getLogger('django.request').error('boom once')",
+        env=env,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("boom once") == 1
+    assert "ERROR django.request boom once" in result.stderr
+
     env = {"EXEC_VAR_DIR": str(tmp_path), "DEBUG": "1"}
     command = (
         "shell",

@@ -22,10 +22,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, username: str, url: str, **options: Any) -> None:
         user_model = get_user_model()
-        if user_model.objects.filter(is_superuser=True).exists():
+        existing = user_model.objects.filter(is_superuser=True).order_by("pk").first()
+        if existing is not None:
             self.stdout.write(
-                "An administrator account exists already. Reset a password with "
-                "`python manage.py changepassword USERNAME`."
+                f"The administrator account {existing.get_username()} exists "
+                "already. To reset its password, run `.venv/bin/python manage.py "
+                f"changepassword {existing.get_username()}`."
             )
             return
 
