@@ -26,4 +26,7 @@ class PeriodicTask:
 
 # django-q2's scheduler wakes about every 30 seconds, so work that must happen
 # sooner than a minute runs from claimed rows, not from a schedule.
-SCHEDULES: list[PeriodicTask] = []
+SCHEDULES: list[PeriodicTask] = [
+    PeriodicTask("playbooks-tick", "playbooks.tasks.tick", 1),
+    PeriodicTask("playbooks-watchdog", "playbooks.tasks.watchdog", 1),
+]

@@ -4,7 +4,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from exec_site.health import healthz
 
-api_v1 = []
+api_v1 = [
+    path("", include("playbooks.urls")),
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -1,0 +1,203 @@
+"""Ingest detections: validate a whole body, store each once, start playbooks.
+
+The API and the `send_detection` command both call `ingest`. Every document
+is normalized before anything is stored, so one bad document stores nothing
+from its body. The unique (source, external id) constraint, not a lookup,
+decides whether a detection is new, so concurrent duplicates start one set of
+runs.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from endpoints.choices import Source
+from endpoints.models import Endpoint, EndpointUser
+from exec_site.events import record_event
+from playbooks.choices import MatchStatus
+from playbooks.models import Detection, PlaybookRun
+from playbooks.normalizers import NormalizationError, normalize, parse_body
+from playbooks.triggers import start_for_detection
+
+
+class IngestError(ValueError):
+    """A body that cannot be ingested; nothing from it was stored."""
+
+    def __init__(self, field: str, message: str, index: int | None = None) -> None:
+        where = f"document {index + 1}: " if index is not None else ""
+        super().__init__(f"{where}{field}: {message}")
+        self.field = field
+        self.index = index
+
+
+@dataclass
+class Ingested:
+    """One stored detection and what its ingestion did."""
+
+    detection: Detection
+    new: bool
+    runs: list[PlaybookRun] = field(default_factory=list)
+
+
+@dataclass
+class Match:
+    """The outcome of resolving a detection to one endpoint or one user."""
+
+    status: str
+    reason: str = ""
+    obj: Any = None
+
+
+def ingest(source: str, body: bytes) -> list[Ingested]:
+    """Normalize every document of `body`, then store them in one transaction."""
+    try:
+        documents = parse_body(body)
+    except NormalizationError as error:
+        raise IngestError(error.field, str(error)) from None
+    except ValueError as error:
+        raise IngestError("body", f"invalid JSON ({error})") from None
+
+    normalized = []
+    for index, document in enumerate(documents):
+        try:
+            normalized.append(normalize(source, document))
+        except NormalizationError as error:
+            raise IngestError(error.field, str(error), index) from None
+
+    now = timezone.now()
+    with transaction.atomic():
+        return [_store(item, now) for item in normalized]
+
+
+def _store(item: Any, now: dt.datetime) -> Ingested:
+    fields = {
+        name: getattr(item, name)
+        for name in (
+            "title",
+            "severity",
+            "original_severity",
+            "occurred",
+            "hostname",
+            "vendor_endpoint_id",
+            "username",
+            "command_line",
+            "file_path",
+            "file_sha256",
+            "mitre_tactic",
+            "mitre_technique",
+            "raw",
+        )
+    }
+    endpoint_match = resolve_endpoint(
+        item.source, item.vendor_endpoint_id, item.hostname
+    )
+    user_match = resolve_user(endpoint_match.obj, item.username)
+    try:
+        # A savepoint, so a concurrent duplicate's IntegrityError leaves the
+        # outer transaction usable.
+        with transaction.atomic():
+            detection = Detection.objects.create(
+                source=item.source,
+                external_id=item.external_id,
+                received=now,
+                endpoint=endpoint_match.obj,
+                endpoint_match=endpoint_match.status,
+                endpoint_match_reason=endpoint_match.reason,
+                endpoint_user=user_match.obj,
+                user_match=user_match.status,
+                user_match_reason=user_match.reason,
+                **fields,
+            )
+    except IntegrityError:
+        existing = Detection.objects.get(
+            source=item.source, external_id=item.external_id
+        )
+        return Ingested(existing, new=False)
+
+    record_event(
+        "detection.received",
+        f"Detection {detection.title!r} from {detection.source} ({detection.severity})",
+        subject=detection,
+        endpoint_id=detection.endpoint_id,
+        details={"external_id": detection.external_id},
+    )
+    return Ingested(detection, new=True, runs=start_for_detection(detection, now))
+
+
+def resolve_endpoint(source: str, vendor_id: str, hostname: str) -> Match:
+    """Find the endpoint by the vendor's id, else by host name.
+
+    Host names compare case-insensitively with an endpoint's hostname or FQDN.
+    A short name also matches the first label of an FQDN, but only when
+    exactly one endpoint has it.
+    """
+    if vendor_id and source in Source.values:
+        endpoint = Endpoint.objects.filter(source=source, source_id=vendor_id).first()
+        if endpoint is not None:
+            return Match(MatchStatus.MATCHED, f"{source} id {vendor_id}", endpoint)
+    if not hostname:
+        if vendor_id:
+            return Match(
+                MatchStatus.NOT_FOUND, f"no endpoint with {source} id {vendor_id}"
+            )
+        return Match(MatchStatus.NOT_REPORTED, "the detection names no host")
+
+    exact = list(
+        Endpoint.objects.filter(
+            Q(hostname__iexact=hostname) | Q(fqdn__iexact=hostname)
+        )[:3]
+    )
+    if len(exact) == 1:
+        return Match(MatchStatus.MATCHED, f"host name {hostname}", exact[0])
+    if len(exact) > 1:
+        return Match(MatchStatus.AMBIGUOUS, _ambiguous(hostname, exact))
+
+    if "." not in hostname:
+        prefix = f"{hostname}."
+        short = list(
+            Endpoint.objects.filter(
+                Q(fqdn__istartswith=prefix) | Q(hostname__istartswith=prefix)
+            )[:3]
+        )
+        if len(short) == 1:
+            return Match(MatchStatus.MATCHED, f"short name {hostname}", short[0])
+        if len(short) > 1:
+            return Match(MatchStatus.AMBIGUOUS, _ambiguous(hostname, short))
+    return Match(MatchStatus.NOT_FOUND, f"no endpoint named {hostname}")
+
+
+def _ambiguous(name: str, endpoints: list[Endpoint]) -> str:
+    ids = ", ".join(str(endpoint.pk) for endpoint in endpoints[:2])
+    more = " and more" if len(endpoints) > 2 else ""
+    return f"{name} matches endpoints {ids}{more}"
+
+
+def account_name(username: str) -> str:
+    """Return the name in `CORP\\jdoe` or `jdoe@corp.example.com`: jdoe."""
+    name = username.rsplit("\\", 1)[-1]
+    return name.split("@", 1)[0]
+
+
+def resolve_user(endpoint: Endpoint | None, username: str) -> Match:
+    """Find the endpoint's user: the reported username exactly, else by name."""
+    if not username:
+        return Match(MatchStatus.NOT_REPORTED, "the detection names no user")
+    if endpoint is None:
+        return Match(MatchStatus.NOT_FOUND, "no endpoint to look the user up on")
+
+    users = EndpointUser.objects.filter(endpoint=endpoint)
+    exact = users.filter(username=username).first()
+    if exact is not None:
+        return Match(MatchStatus.MATCHED, f"username {username}", exact)
+    name = account_name(username)
+    by_name = list(users.filter(name__iexact=name)[:3])
+    if len(by_name) == 1:
+        return Match(MatchStatus.MATCHED, f"account name {name}", by_name[0])
+    if len(by_name) > 1:
+        usernames = ", ".join(user.username for user in by_name)
+        return Match(MatchStatus.AMBIGUOUS, f"{name} matches users {usernames}")
+    return Match(MatchStatus.NOT_FOUND, f"no user {username} on endpoint {endpoint.pk}")
