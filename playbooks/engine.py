@@ -308,17 +308,17 @@ def _claim(step_run: StepRun, now: dt.datetime) -> bool:
     claimable = Q(status=StepStatus.PENDING) | Q(
         status=StepStatus.WAITING, waiting_for=WaitingFor.TIME
     )
-    claimed = (
-        StepRun.objects.filter(claimable & due, pk=step_run.pk)
-        .filter(run__status__in=RUN_ACTIVE)
-        .update(
-            status=StepStatus.RUNNING,
-            waiting_for=WaitingFor.NOTHING,
-            attempts=F("attempts") + 1,
-            started=Coalesce(F("started"), Value(now)),
-            deadline=now + dt.timedelta(seconds=step_run.timeout_seconds),
-            not_before=None,
-        )
+    # Only the step's own columns in the WHERE: with a join Django writes
+    # `id IN (subquery)`, which PostgreSQL does not re-check after waiting on
+    # the row lock, and two workers could both claim. A cancelled run has no
+    # pending steps, so its steps cannot be claimed either.
+    claimed = StepRun.objects.filter(claimable & due, pk=step_run.pk).update(
+        status=StepStatus.RUNNING,
+        waiting_for=WaitingFor.NOTHING,
+        attempts=F("attempts") + 1,
+        started=Coalesce(F("started"), Value(now)),
+        deadline=now + dt.timedelta(seconds=step_run.timeout_seconds),
+        not_before=None,
     )
     return claimed == 1
 
