@@ -43,6 +43,7 @@ from playbooks.actions import (
 )
 from playbooks.choices import (
     RUN_ACTIVE,
+    STEP_TERMINAL,
     OnFailure,
     PlaybookTarget,
     RunStatus,
@@ -155,7 +156,7 @@ def start_run(
             ) from None
 
         step_runs = StepRun.objects.bulk_create(
-            _step_run(run, step, now) for step in playbook.steps.order_by("order")
+            _step_run(run, step) for step in playbook.steps.order_by("order")
         )
         record_event(
             "run.started",
@@ -172,6 +173,8 @@ def start_run(
             _finish_run(run, RunStatus.SUCCEEDED, "", now)
         else:
             first_id = min(step_runs, key=lambda s: s.order).pk
+            # Only the first step is due; the sweep reads not_before as "due".
+            StepRun.objects.filter(pk=first_id).update(not_before=now)
             transaction.on_commit(lambda: enqueue_step(first_id))
 
     logger.info(
@@ -222,7 +225,7 @@ def _check_concurrency(playbook: Playbook, key: str) -> None:
         )
 
 
-def _step_run(run: PlaybookRun, step: Any, now: dt.datetime) -> StepRun:
+def _step_run(run: PlaybookRun, step: Any) -> StepRun:
     return StepRun(
         run=run,
         step=step,
@@ -236,7 +239,6 @@ def _step_run(run: PlaybookRun, step: Any, now: dt.datetime) -> StepRun:
         max_attempts=step.max_attempts,
         backoff_seconds=step.backoff_seconds,
         on_failure=step.on_failure,
-        not_before=now,
     )
 
 
@@ -272,6 +274,14 @@ def run_step(step_run_id: int) -> None:
         StepRun.objects.select_related("run__playbook").filter(pk=step_run_id).first()
     )
     if step_run is None or step_run.run.status not in RUN_ACTIVE:
+        return
+    earlier = step_run.run.step_runs.filter(order__lt=step_run.order).exclude(
+        status__in=STEP_TERMINAL
+    )
+    if earlier.exists():
+        logger.warning(
+            "step not run: an earlier step is unfinished step_run_id=%s", step_run_id
+        )
         return
     try:
         action = get_action(step_run.action)
