@@ -157,7 +157,7 @@ def resolve_target(data: dict[str, Any]) -> tuple[Endpoint | None, EndpointUser 
         endpoint = Endpoint.objects.filter(pk=data["endpoint"]).first()
         if endpoint is None:
             raise ValidationError(
-                {"endpoint": f"no endpoint with id {data['endpoint']}"}
+                {"endpoint": [f"no endpoint with id {data['endpoint']}"]}
             )
     if "username" not in data:
         return endpoint, None
@@ -169,12 +169,14 @@ def resolve_target(data: dict[str, Any]) -> tuple[Endpoint | None, EndpointUser 
         users = users.filter(endpoint=endpoint)
     found = list(users[:2])
     if not found:
-        raise ValidationError({"username": f"no endpoint user {data['username']!r}"})
+        raise ValidationError({"username": [f"no endpoint user {data['username']!r}"]})
     if len(found) > 1:
         raise ValidationError(
             {
-                "username": f"{data['username']!r} is a user on several endpoints; "
-                "give the endpoint id too"
+                "username": [
+                    f"{data['username']!r} is a user on several endpoints; "
+                    "give the endpoint id too"
+                ]
             }
         )
     return found[0].endpoint, found[0]
