@@ -51,23 +51,26 @@ class PlaybookAdmin(admin.ModelAdmin):
     ]
 
 
+STEP_RUN_FIELDS = (
+    "order",
+    "action",
+    "status",
+    "waiting_for",
+    "attempts",
+    "started",
+    "finished",
+    "result",
+    "error",
+    "step_log",
+)
+
+
 class StepRunInline(admin.TabularInline):
     model = StepRun
     extra = 0
     can_delete = False
-    fields = [
-        "order",
-        "action",
-        "status",
-        "waiting_for",
-        "attempts",
-        "started",
-        "finished",
-        "result",
-        "error",
-        "step_log",
-    ]
-    readonly_fields = fields
+    fields = STEP_RUN_FIELDS
+    readonly_fields = STEP_RUN_FIELDS
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -208,13 +211,16 @@ def runnable_playbooks(user: Any) -> QuerySet:
     )
 
 
+DETECTION_RUN_FIELDS = ("run_link", "playbook", "playbook_version", "status", "created")
+
+
 class DetectionRunInline(admin.TabularInline):
     model = PlaybookRun
     fk_name = "detection"
     extra = 0
     can_delete = False
-    fields = ["run_link", "playbook", "playbook_version", "status", "created"]
-    readonly_fields = fields
+    fields = DETECTION_RUN_FIELDS
+    readonly_fields = DETECTION_RUN_FIELDS
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

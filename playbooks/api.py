@@ -82,7 +82,7 @@ class DetectionIngestView(APIView):
         try:
             results = ingest(source, request.data)
         except IngestError as error:
-            body = {"detail": str(error), "field": error.field}
+            body: dict[str, Any] = {"detail": str(error), "field": error.field}
             if error.index is not None:
                 body["document"] = error.index
             return Response(body, status=status.HTTP_400_BAD_REQUEST)

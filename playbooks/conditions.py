@@ -170,7 +170,7 @@ def _validate_one(condition: Any, roots: tuple[str, ...]) -> None:
         except re.error as error:
             raise ValueError(f"invalid regex {value!r}: {error}") from None
     elif operator in ("gte", "lte"):
-        _comparable(path, value, dt.datetime.now(dt.UTC))
+        _comparable(str(path), value, dt.datetime.now(dt.UTC))
 
 
 def _comparable(path: str, value: Any, now: dt.datetime) -> Any:
@@ -213,7 +213,7 @@ def check(
     root, _, name = path.partition(".")
     actual = (event.get(root) or {}).get(name)
     operator = condition["operator"]
-    value = condition.get("value")
+    value: Any = condition.get("value")
 
     if operator == "exists":
         present = actual not in (None, "", [])

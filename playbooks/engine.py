@@ -14,6 +14,7 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import jsonschema
@@ -553,7 +554,7 @@ def _on_retry(step_run: StepRun, outcome: Outcome, now: dt.datetime) -> None:
 def _on_wait_task(step_run: StepRun, outcome: Outcome, now: dt.datetime) -> None:
     # Lock the task, so a result that lands meanwhile waits for this commit
     # and its signal then finds the step waiting.
-    task = AgentTask.objects.select_for_update().get(pk=outcome.task_id)
+    task = AgentTask.objects.select_for_update().get(pk=int(outcome.task_id or 0))
     step_run.agent_task = task
     step_run.phase = StepPhase.RESUME
     step_run.deadline = None
@@ -701,9 +702,7 @@ def resume_after_agent_task(task: AgentTask) -> int:
                 not_before=now,
             )
             if moved:
-                transaction.on_commit(
-                    lambda step_run_id=step_run_id: enqueue_step(step_run_id)
-                )
+                transaction.on_commit(partial(enqueue_step, step_run_id))
     return len(ids)
 
 

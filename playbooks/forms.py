@@ -29,7 +29,7 @@ class PlaybookForm(forms.ModelForm):
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         trigger_type = data.get("trigger_type")
         if trigger_type is None:
             return data
@@ -69,7 +69,7 @@ class StepForm(forms.ModelForm):
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         action = data.get("action")
         if action is None or "parameters" in self.errors:
             return data
@@ -84,4 +84,6 @@ class RunPlaybookForm(forms.Form):
 
     def __init__(self, *args: Any, playbooks: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["playbook"].queryset = playbooks
+        field = self.fields["playbook"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = playbooks
