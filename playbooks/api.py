@@ -62,7 +62,7 @@ def _ingested_json(item: Ingested) -> dict[str, Any]:
 class DetectionIngestView(APIView):
     """Receive one detection, an array of them or NDJSON from a source.
 
-    Answers 201 when at least one detection is new, 200 when all were known,
+    Returns 201 when at least one detection is new, 200 when all were known,
     and 400 naming the field when a document cannot be mapped.
     """
 

@@ -238,11 +238,11 @@ def check(
 def _compare(
     path: str, operator: str, actual: Any, value: Any, now: dt.datetime
 ) -> bool:
-    wanted = _comparable(path, value, now)
+    expected = _comparable(path, value, now)
     if path == "detection.severity":
         actual = SEVERITY_RANK.get(actual, 0)
     try:
-        return actual >= wanted if operator == "gte" else actual <= wanted
+        return actual >= expected if operator == "gte" else actual <= expected
     except TypeError:
         return False
 

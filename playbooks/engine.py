@@ -4,8 +4,8 @@ Every step is claimed with a conditional UPDATE (pending to running), so two
 workers never execute it together. Actions run outside any transaction,
 because they call vendors; the outcome is then recorded in one transaction
 that also queues the next step on commit. Retries and timers are django-q2
-schedules that name the step; `sweep_due` queues again anything whose task
-was lost, and that is safe because a claim succeeds once.
+schedules that name the step. `sweep_due` queues again any due step whose
+task was lost, which is safe because a claim succeeds only once.
 """
 
 import datetime as dt
@@ -72,7 +72,7 @@ class RunNotStarted(Exception):
 
 @dataclass
 class Outcome:
-    """What one attempt of a step came to."""
+    """The outcome of one attempt of a step."""
 
     kind: str  # succeeded, failed, retry, wait_task, wait_time, wait_approval
     result: dict[str, Any] | None = None
@@ -501,7 +501,7 @@ def _on_failed(step_run: StepRun, outcome: Outcome, now: dt.datetime) -> None:
 
 
 def fail_step(step_run: StepRun, error: str, now: dt.datetime) -> None:
-    """Mark a step failed and stop or continue the run as the step says."""
+    """Mark a step failed, then stop or continue the run per its on_failure."""
     step_run.status = StepStatus.FAILED
     step_run.error = error
     step_run.finished = now
@@ -781,11 +781,11 @@ def cancel_run(run: PlaybookRun, *, actor: Any, now: dt.datetime | None = None) 
             status=StepStatus.CANCELLED, finished=now, not_before=None
         )
 
-        who = getattr(actor, "username", None) or "the automation"
+        actor_name = getattr(actor, "username", None) or "the automation"
         run.status = RunStatus.CANCELLED
         run.finished = now
-        run.error = f"cancelled by {who}"
-        run.log += f"{now.isoformat()} run cancelled by {who}\n"
+        run.error = f"cancelled by {actor_name}"
+        run.log += f"{now.isoformat()} run cancelled by {actor_name}\n"
         run.save(update_fields=["status", "finished", "error", "log"])
         record_event(
             "run.cancelled",
@@ -798,7 +798,7 @@ def cancel_run(run: PlaybookRun, *, actor: Any, now: dt.datetime | None = None) 
             run_id=run.pk,
             details={"steps_cancelled": cancelled_steps, "tasks_withdrawn": withdrawn},
         )
-    logger.info("run cancelled run_id=%s by=%s", run.pk, who)
+    logger.info("run cancelled run_id=%s by=%s", run.pk, actor_name)
     return True
 
 

@@ -30,7 +30,7 @@ class Detection(models.Model):
 
     The raw document is kept as received. `endpoint` and `endpoint_user` are
     set when exactly one match was found; otherwise the match status and its
-    reason say why not.
+    reason record why not.
     """
 
     source = models.CharField(max_length=16, choices=DetectionSource.choices)

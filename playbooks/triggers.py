@@ -1,4 +1,4 @@
-"""Which playbooks an event starts: detections, status changes and schedules."""
+"""Start playbooks on their triggers: detections, status changes and schedules."""
 
 import datetime as dt
 import logging
@@ -145,12 +145,12 @@ def check_status_watches(now: dt.datetime) -> list[PlaybookRun]:
         later = StatusChange.objects.filter(endpoint=endpoint).filter(
             Q(at__gt=change.at) | Q(at=change.at, pk__gt=change.pk)
         )
-        holds = endpoint.status == change.new_status and not later.exists()
-        outcome = WatchStatus.STARTED if holds else WatchStatus.DROPPED
+        still_current = endpoint.status == change.new_status and not later.exists()
+        outcome = WatchStatus.STARTED if still_current else WatchStatus.DROPPED
         claimed = StatusWatch.objects.filter(
             pk=watch.pk, status=WatchStatus.PENDING
         ).update(status=outcome)
-        if not claimed or not holds or not watch.playbook.enabled:
+        if not claimed or not still_current or not watch.playbook.enabled:
             continue
         run = _try_start(
             watch.playbook,
@@ -170,7 +170,7 @@ def next_due(config: dict[str, Any], after: dt.datetime) -> dt.datetime:
 
     Cron fields are read in the schedule's time zone. A local time that a
     spring-forward gap skips fires once, at the first valid instant after
-    the gap; a time that a fall-back repeats fires once, at its first
+    the gap. A local time that a fall-back repeats fires once, at its first
     occurrence.
     """
     if "interval_minutes" in config:

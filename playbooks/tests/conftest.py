@@ -84,7 +84,7 @@ class FailAction(Action):
 
 @register
 class RiskyAction(RecordAction):
-    """An action that always asks for approval."""
+    """An action that always requires approval."""
 
     name = "test.risky"
     requires_approval = True
