@@ -19,9 +19,9 @@ from endpoints.choices import Source
 from endpoints.models import Endpoint, EndpointUser
 from exec_site.events import record_event
 from playbooks.choices import MatchStatus
-from playbooks.models import Detection, PlaybookRun
+from playbooks.models import Detection, Playbook, PlaybookRun
 from playbooks.normalizers import NormalizationError, normalize, parse_body
-from playbooks.triggers import start_for_detection
+from playbooks.triggers import detection_playbooks, start_for_detection
 
 
 class IngestError(ValueError):
@@ -70,10 +70,38 @@ def ingest(source: str, body: bytes) -> list[Ingested]:
 
     now = timezone.now()
     with transaction.atomic():
-        return [_store(item, now) for item in normalized]
+        playbooks = detection_playbooks()
+        resolver = Resolver()
+        return [_store(item, now, playbooks, resolver) for item in normalized]
 
 
-def _store(item: Any, now: dt.datetime) -> Ingested:
+class Resolver:
+    """Resolve endpoints and users, remembering answers for one body.
+
+    Alerts in one body often name the same host, so each distinct host and
+    user is looked up once.
+    """
+
+    def __init__(self) -> None:
+        self.endpoints: dict[tuple[str, str, str], Match] = {}
+        self.users: dict[tuple[int | None, str], Match] = {}
+
+    def endpoint(self, source: str, vendor_id: str, hostname: str) -> Match:
+        key = (source, vendor_id, hostname.casefold())
+        if key not in self.endpoints:
+            self.endpoints[key] = resolve_endpoint(source, vendor_id, hostname)
+        return self.endpoints[key]
+
+    def user(self, endpoint: Endpoint | None, username: str) -> Match:
+        key = (endpoint.pk if endpoint else None, username)
+        if key not in self.users:
+            self.users[key] = resolve_user(endpoint, username)
+        return self.users[key]
+
+
+def _store(
+    item: Any, now: dt.datetime, playbooks: list[Playbook], resolver: Resolver
+) -> Ingested:
     fields = {
         name: getattr(item, name)
         for name in (
@@ -92,10 +120,10 @@ def _store(item: Any, now: dt.datetime) -> Ingested:
             "raw",
         )
     }
-    endpoint_match = resolve_endpoint(
+    endpoint_match = resolver.endpoint(
         item.source, item.vendor_endpoint_id, item.hostname
     )
-    user_match = resolve_user(endpoint_match.obj, item.username)
+    user_match = resolver.user(endpoint_match.obj, item.username)
     try:
         # A savepoint, so a concurrent duplicate's IntegrityError leaves the
         # outer transaction usable.
@@ -125,7 +153,8 @@ def _store(item: Any, now: dt.datetime) -> Ingested:
         endpoint_id=detection.endpoint_id,
         details={"external_id": detection.external_id},
     )
-    return Ingested(detection, new=True, runs=start_for_detection(detection, now))
+    runs = start_for_detection(detection, now, playbooks)
+    return Ingested(detection, new=True, runs=runs)
 
 
 def resolve_endpoint(source: str, vendor_id: str, hostname: str) -> Match:
@@ -136,7 +165,11 @@ def resolve_endpoint(source: str, vendor_id: str, hostname: str) -> Match:
     exactly one endpoint has it.
     """
     if vendor_id and source in Source.values:
-        endpoint = Endpoint.objects.filter(source=source, source_id=vendor_id).first()
+        endpoint = (
+            Endpoint.objects.prefetch_related("tags")
+            .filter(source=source, source_id=vendor_id)
+            .first()
+        )
         if endpoint is not None:
             return Match(MatchStatus.MATCHED, f"{source} id {vendor_id}", endpoint)
     if not hostname:
@@ -147,7 +180,7 @@ def resolve_endpoint(source: str, vendor_id: str, hostname: str) -> Match:
         return Match(MatchStatus.NOT_REPORTED, "the detection names no host")
 
     exact = list(
-        Endpoint.objects.filter(
+        Endpoint.objects.prefetch_related("tags").filter(
             Q(hostname__iexact=hostname) | Q(fqdn__iexact=hostname)
         )[:3]
     )
@@ -159,7 +192,7 @@ def resolve_endpoint(source: str, vendor_id: str, hostname: str) -> Match:
     if "." not in hostname:
         prefix = f"{hostname}."
         short = list(
-            Endpoint.objects.filter(
+            Endpoint.objects.prefetch_related("tags").filter(
                 Q(fqdn__istartswith=prefix) | Q(hostname__istartswith=prefix)
             )[:3]
         )
@@ -189,12 +222,17 @@ def resolve_user(endpoint: Endpoint | None, username: str) -> Match:
     if endpoint is None:
         return Match(MatchStatus.NOT_FOUND, "no endpoint to look the user up on")
 
-    users = EndpointUser.objects.filter(endpoint=endpoint)
-    exact = users.filter(username=username).first()
+    name = account_name(username)
+    # One query fetches both the exact username and the same-name candidates.
+    candidates = list(
+        EndpointUser.objects.filter(endpoint=endpoint).filter(
+            Q(username=username) | Q(name__iexact=name)
+        )[:10]
+    )
+    exact = next((user for user in candidates if user.username == username), None)
     if exact is not None:
         return Match(MatchStatus.MATCHED, f"username {username}", exact)
-    name = account_name(username)
-    by_name = list(users.filter(name__iexact=name)[:3])
+    by_name = [user for user in candidates if user.name.casefold() == name.casefold()]
     if len(by_name) == 1:
         return Match(MatchStatus.MATCHED, f"account name {name}", by_name[0])
     if len(by_name) > 1:

@@ -374,6 +374,15 @@ def action_context(step_run: StepRun, now: dt.datetime) -> ActionContext:
     )
 
 
+def describe_step(step_run: StepRun, now: dt.datetime) -> str:
+    """Return the sentence an approver reads: what the step will do, and on whom.
+
+    Raise PermanentError when the step's parameters cannot be rendered.
+    """
+    action = get_action(step_run.action)
+    return action.describe(action_context(step_run, now))
+
+
 def execute_claimed(step_run: StepRun, action: Action, now: dt.datetime) -> Outcome:
     """Run the action's execute or resume and turn what happened into an Outcome."""
     with capture_lines() as lines, as_automation(step_run.run_id):

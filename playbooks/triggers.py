@@ -36,13 +36,23 @@ def _try_start(playbook: Playbook, **kwargs: Any) -> PlaybookRun | None:
         return None
 
 
-def start_for_detection(detection: Detection, now: dt.datetime) -> list[PlaybookRun]:
+def detection_playbooks() -> list[Playbook]:
+    return list(_enabled(TriggerType.DETECTION))
+
+
+def start_for_detection(
+    detection: Detection,
+    now: dt.datetime,
+    playbooks: list[Playbook] | None = None,
+) -> list[PlaybookRun]:
     """Start every enabled detection playbook whose conditions the detection meets.
 
     The run's unique key is the detection, the playbook and the target, so a
     detection never starts the same playbook twice for the same target.
+    `playbooks` lets a caller that ingests many detections load them once.
     """
-    playbooks = list(_enabled(TriggerType.DETECTION))
+    if playbooks is None:
+        playbooks = detection_playbooks()
     if not playbooks:
         return []
     event = {

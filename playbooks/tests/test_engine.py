@@ -522,3 +522,25 @@ def test_two_workers_claim_one_step(
     assert sorted(results) == [False] * 7 + [True]
     step_run.refresh_from_db()
     assert step_run.attempts == 1
+
+
+def test_describe_step_renders_parameters(queue, make_playbook, endpoint, approvals):
+    playbook = make_playbook(
+        steps=[
+            {
+                "action": "notify.email",
+                "requires_approval": True,
+                "parameters": {
+                    "recipients": ["soc@example.com"],
+                    "subject": "{{ endpoint.hostname }} quarantined",
+                    "body": "",
+                },
+            }
+        ]
+    )
+    run = start(queue, playbook, endpoint=endpoint)
+    queue.drain()
+
+    sentence = engine.describe_step(run.step_runs.get(), timezone.now())
+
+    assert sentence == "Send the mail 'ws-042 quarantined' to soc@example.com"
