@@ -4,6 +4,8 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -59,6 +61,23 @@ def _ingested_json(item: Ingested) -> dict[str, Any]:
     }
 
 
+INGESTED_SCHEMA = inline_serializer(
+    "IngestedDetection",
+    {
+        "id": serializers.IntegerField(),
+        "new": serializers.BooleanField(),
+        "external_id": serializers.CharField(),
+        "endpoint": serializers.IntegerField(allow_null=True),
+        "endpoint_match": serializers.CharField(),
+        "endpoint_match_reason": serializers.CharField(),
+        "endpoint_user": serializers.IntegerField(allow_null=True),
+        "user_match": serializers.CharField(),
+        "user_match_reason": serializers.CharField(),
+        "runs": serializers.ListField(child=serializers.IntegerField()),
+    },
+)
+
+
 class DetectionIngestView(APIView):
     """Receive one detection, an array of them or NDJSON from a source.
 
@@ -70,6 +89,15 @@ class DetectionIngestView(APIView):
     permission_classes = [CanAddDetection]
     parser_classes = [RawBodyParser]
 
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={
+            201: INGESTED_SCHEMA,
+            200: INGESTED_SCHEMA,
+            400: OpenApiTypes.OBJECT,
+            404: OpenApiTypes.OBJECT,
+        },
+    )
     def post(self, request: Request, source: str) -> Response:
         if source not in DetectionSource.values:
             return Response(
@@ -188,6 +216,10 @@ class PlaybookRunCreateView(APIView):
     def get_permissions(self) -> list[BasePermission]:
         return []
 
+    @extend_schema(
+        request=StartRunSerializer,
+        responses={201: RunSerializer, 409: OpenApiTypes.OBJECT},
+    )
     def post(self, request: Request, playbook_id: int) -> Response:
         if not request.user.is_authenticated:
             raise PermissionDenied("log in or send a token")
@@ -214,6 +246,7 @@ class PlaybookRunCreateView(APIView):
 class RunDetailView(APIView):
     queryset = PlaybookRun.objects.all()
 
+    @extend_schema(responses=RunSerializer)
     def get(self, request: Request, run_id: int) -> Response:
         run = get_object_or_404(
             PlaybookRun.objects.prefetch_related("step_runs").select_related(
@@ -232,6 +265,9 @@ class CanCancelRun(BasePermission):
 class RunCancelView(APIView):
     permission_classes = [CanCancelRun]
 
+    @extend_schema(
+        request=None, responses={200: RunSerializer, 409: OpenApiTypes.OBJECT}
+    )
     def post(self, request: Request, run_id: int) -> Response:
         run = get_object_or_404(PlaybookRun, pk=run_id)
         if not cancel_run(run, actor=request.user):
