@@ -206,6 +206,11 @@ def test_wait_resumes_through_timer(queue, make_playbook, time_machine):
     reason="endpoints.actions (decommission_endpoint) is not installed",
 )
 def test_decommission_runs_workflow(queue, make_playbook, endpoint):
+    # Decommissioning refuses an endpoint seen recently, so this one went
+    # silent two months ago.
+    endpoint.status = "missing"
+    endpoint.last_seen = timezone.now() - dt.timedelta(days=60)
+    endpoint.save()
     playbook = make_playbook(
         steps=[{"action": "endpoint.decommission", "parameters": {"reason": "stolen"}}]
     )
@@ -225,6 +230,8 @@ def test_decommission_runs_workflow(queue, make_playbook, endpoint):
 )
 def test_decommission_refused_on_legal_hold(queue, make_playbook, endpoint):
     endpoint.legal_hold = True
+    endpoint.status = "missing"
+    endpoint.last_seen = timezone.now() - dt.timedelta(days=60)
     endpoint.save()
     playbook = make_playbook(steps=[{"action": "endpoint.decommission"}])
     run = start(queue, playbook, endpoint=endpoint)
