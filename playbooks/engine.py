@@ -457,8 +457,30 @@ def record_outcome(
             )
             return
         _append_log(step_run, outcome.lines)
+        run_status = PlaybookRun.objects.values_list("status", flat=True).get(
+            pk=step_run.run_id
+        )
+        if run_status == RunStatus.CANCELLED and outcome.kind not in FINAL_OUTCOMES:
+            _cancel_late_step(step_run, outcome, now)
+            return
         handler = _OUTCOME_HANDLERS[outcome.kind]
         handler(step_run, outcome, now)
+
+
+# Outcomes that end a step; the others would keep it open.
+FINAL_OUTCOMES = frozenset({"succeeded", "failed"})
+
+
+def _cancel_late_step(step_run: StepRun, outcome: Outcome, now: dt.datetime) -> None:
+    """End a step whose run was cancelled while it executed, withdrawing its task."""
+    if outcome.task_id:
+        AgentTask.objects.filter(pk=outcome.task_id, status=TaskStatus.QUEUED).update(
+            status=TaskStatus.CANCELLED, completed=now
+        )
+    step_run.status = StepStatus.CANCELLED
+    step_run.finished = now
+    step_run.deadline = None
+    step_run.save()
 
 
 def _append_log(step_run: StepRun, lines: list[str]) -> None:

@@ -544,3 +544,26 @@ def test_describe_step_renders_parameters(queue, make_playbook, endpoint, approv
     sentence = engine.describe_step(run.step_runs.get(), timezone.now())
 
     assert sentence == "Send the mail 'ws-042 quarantined' to soc@example.com"
+
+
+def test_cancel_while_step_executes_withdraws_task(queue, make_playbook, endpoint):
+    playbook = make_playbook(
+        steps=[{"action": "endpoint.collect_file", "parameters": {"path": "/tmp/x"}}]
+    )
+    run = start(queue, playbook, endpoint=endpoint)
+    step_run = run.step_runs.get()
+    assert engine._claim(step_run, timezone.now())
+    step_run.refresh_from_db()
+    queue.queued.clear()
+
+    engine.cancel_run(run, actor=None)
+    outcome = engine.execute_claimed(
+        step_run, engine.get_action(step_run.action), timezone.now()
+    )
+    queue.call(engine.record_outcome, step_run.pk, 1, outcome, timezone.now())
+
+    assert outcome.kind == "wait_task"
+    step_run.refresh_from_db()
+    assert step_run.status == StepStatus.CANCELLED
+    assert AgentTask.objects.get().status == TaskStatus.CANCELLED
+    assert queue.queued == []
