@@ -76,7 +76,7 @@ def ingest(source: str, body: bytes) -> list[Ingested]:
 
 
 class Resolver:
-    """Resolve endpoints and users, remembering answers for one body.
+    """Resolve endpoints and users, caching the results for one body.
 
     Alerts in one body often name the same host, so each distinct host and
     user is looked up once.
