@@ -288,3 +288,20 @@ def test_step_errors_accept_known_variables():
     }
 
     assert step_errors("notify.email", parameters) == {}
+
+
+def test_sweep_resumes_step_when_signal_missed(queue, make_playbook, endpoint):
+    run, step_run, task = _collect(queue, make_playbook, endpoint)
+    # The result is stored but the signal never arrives (a lost process).
+    task.status = TaskStatus.SUCCEEDED
+    task.result = {"package": 3}
+    task.save()
+
+    counts = queue.call(engine.sweep_due, timezone.now())
+    queue.drain()
+
+    assert counts["tasks_finished"] == 1
+    step_run.refresh_from_db()
+    assert step_run.status == StepStatus.SUCCEEDED
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED

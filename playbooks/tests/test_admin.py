@@ -197,3 +197,18 @@ def test_detection_page_lists_runs(queue, admin_client, make_playbook):
     assert page.status_code == 200
     assert f"Run {item.runs[0].pk}" in page.content.decode()
     assert Detection.objects.count() == 1
+
+
+def test_run_playbook_view_needs_permission(client, make_playbook, endpoint):
+    outsider = User.objects.create_user("outsider", password="pw-long-enough-1")
+    outsider.is_staff = True
+    outsider.save()
+    client.force_login(outsider)
+    make_playbook()
+
+    response = client.get(
+        reverse("admin:playbooks_playbookrun_start") + f"?endpoint={endpoint.pk}"
+    )
+
+    assert response.status_code == 403
+    assert PlaybookRun.objects.count() == 0

@@ -567,3 +567,18 @@ def test_cancel_while_step_executes_withdraws_task(queue, make_playbook, endpoin
     assert step_run.status == StepStatus.CANCELLED
     assert AgentTask.objects.get().status == TaskStatus.CANCELLED
     assert queue.queued == []
+
+
+def test_sweeps_query_count_constant(
+    queue, make_playbook, make_endpoint, django_assert_num_queries, now
+):
+    playbook = make_playbook(max_concurrent_runs=0)
+    for _ in range(20):
+        start(queue, playbook, endpoint=make_endpoint(), now=now)
+
+    # One query for due steps and one for steps waiting on agent tasks; the
+    # 20 runs were just queued, so none is late yet.
+    with django_assert_num_queries(2):
+        engine.sweep_due(now)
+    with django_assert_num_queries(1):
+        engine.recover_lost_steps(now)
