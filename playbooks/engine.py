@@ -670,6 +670,8 @@ def _wait_for_approval(
             f"Step {step_run.order} ({step_run.action}) waits for approval",
             step_run,
         )
+        # NOTE: a requester that raises rolls the wait back, so the step stays
+        # pending and sweep_due asks again every few minutes until it succeeds.
         requester(step_run)
 
 
