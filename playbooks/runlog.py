@@ -29,7 +29,11 @@ class _ThreadLines(logging.Handler):
 
 @contextmanager
 def capture_lines() -> Iterator[list[str]]:
-    """Collect the lines this thread logs at INFO or above while the block runs."""
+    """Collect the lines this thread logs at INFO or above while the block runs.
+
+    NOTE: loggers still filter by their own level first, so with LOG_LEVEL
+    set to WARNING a run's log keeps only warnings and errors.
+    """
     handler = _ThreadLines(threading.get_ident())
     root = logging.getLogger()
     root.addHandler(handler)
