@@ -60,9 +60,11 @@ def source_client() -> Any:
 
 def document(number: int, hostname: str = "bench-host") -> dict[str, Any]:
     return {
+        "external_id": f"bench-{number}",
         "id": f"bench-{number}",
         "title": f"Suspicious process {number % 50}",
         "severity": ["low", "medium", "high"][number % 3],
+        "occurred": "2026-12-01T10:00:00Z",
         "timestamp": "2026-12-01T10:00:00Z",
         "hostname": hostname,
         "username": "CORP\\bench",

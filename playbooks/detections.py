@@ -25,11 +25,14 @@ from playbooks.triggers import detection_playbooks, start_for_detection
 
 
 class IngestError(ValueError):
-    """A body that cannot be ingested; nothing from it was stored."""
+    """A body that cannot be ingested; nothing from it was stored.
+
+    `message` names the field already, as the normalizers' errors do.
+    """
 
     def __init__(self, field: str, message: str, index: int | None = None) -> None:
         where = f"document {index + 1}: " if index is not None else ""
-        super().__init__(f"{where}{field}: {message}")
+        super().__init__(f"{where}{message}")
         self.field = field
         self.index = index
 
@@ -59,7 +62,7 @@ def ingest(source: str, body: bytes) -> list[Ingested]:
     except NormalizationError as error:
         raise IngestError(error.field, str(error)) from None
     except ValueError as error:
-        raise IngestError("body", f"invalid JSON ({error})") from None
+        raise IngestError("body", f"body: invalid JSON ({error})") from None
 
     normalized = []
     for index, document in enumerate(documents):

@@ -90,6 +90,25 @@ class RiskyAction(RecordAction):
     requires_approval = True
 
 
+def detection_document(external_id: str, **fields: Any) -> dict[str, Any]:
+    """Return a generic detection with Exec's field names.
+
+    `id` and `timestamp` repeat `external_id` and `occurred` for the
+    generic-only stand-in normalizer, which reads those two names.
+    """
+    document = {
+        "external_id": external_id,
+        "id": external_id,
+        "title": "Credential dumping",
+        "severity": "high",
+        "occurred": "2026-12-01T10:00:00Z",
+        "timestamp": "2026-12-01T10:00:00Z",
+        "hostname": "ws-042",
+        "username": "CORP\\jdoe",
+    }
+    return document | fields
+
+
 @pytest.fixture(autouse=True)
 def _clear_calls() -> None:
     CALLS.clear()

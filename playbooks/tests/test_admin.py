@@ -1,8 +1,11 @@
+import json
+
 import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
 from playbooks.models import Detection, Playbook, PlaybookRun
+from playbooks.tests.conftest import detection_document
 
 pytestmark = pytest.mark.django_db
 
@@ -187,7 +190,7 @@ def test_detection_page_lists_runs(queue, admin_client, make_playbook):
     from playbooks.detections import ingest
 
     make_playbook(trigger_type="detection")
-    body = b'{"id": "d1", "title": "Beacon", "timestamp": "2026-12-01T10:00:00Z"}'
+    body = json.dumps(detection_document("d1", title="Beacon")).encode()
     (item,) = queue.call(ingest, "generic", body)
 
     page = admin_client.get(

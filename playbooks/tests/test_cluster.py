@@ -13,6 +13,7 @@ from endpoints.signals import agent_task_finished
 from exec_site.testing import wait_until
 from playbooks.choices import RunStatus, StepStatus
 from playbooks.models import PlaybookRun
+from playbooks.tests.conftest import detection_document
 
 
 def test_cluster_runs_detection_playbook(task_cluster, make_playbook, make_endpoint):
@@ -27,13 +28,7 @@ def test_cluster_runs_detection_playbook(task_cluster, make_playbook, make_endpo
     user = User.objects.create_user("siem")
     user.user_permissions.add(Permission.objects.get(codename="add_detection"))
     client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    body = {
-        "id": "e2e-1",
-        "title": "Dropper",
-        "severity": "critical",
-        "timestamp": "2026-12-01T10:00:00Z",
-        "hostname": "ws-777",
-    }
+    body = detection_document("e2e-1", hostname="ws-777", username="")
 
     response = client.post(
         "/api/v1/detections/generic/", json.dumps(body), content_type="application/json"
