@@ -31,4 +31,6 @@ SCHEDULES: list[PeriodicTask] = [
     # agent tasks.
     PeriodicTask("sweep_endpoints", "endpoints.tasks.sweep_endpoints", 1),
     PeriodicTask("forensics-purge", "forensics.tasks.purge_expired_forensics", 24 * 60),
+    PeriodicTask("playbooks-tick", "playbooks.tasks.tick", 1),
+    PeriodicTask("playbooks-watchdog", "playbooks.tasks.watchdog", 1),
 ]

@@ -7,6 +7,7 @@ from exec_site.health import healthz
 api_v1 = [
     path("agent/", include("endpoints.urls")),
     path("", include("forensics.api_urls")),
+    path("", include("playbooks.urls")),
 ]
 
 urlpatterns = [

@@ -6,6 +6,7 @@ one of the typed errors below, which tell the run engine what to do next.
 Apps register their actions with `@register` when their `ready()` runs.
 """
 
+import datetime
 import enum
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -39,6 +40,14 @@ class WaitForAgentTask(ActionError):
 
 class WaitForApproval(ActionError):
     """The step waits for a person to approve it."""
+
+
+class WaitUntil(ActionError):
+    """The step waits, without holding a worker, until `until`, then runs `resume`."""
+
+    def __init__(self, until: datetime.datetime, message: str = "") -> None:
+        super().__init__(message or f"waiting until {until.isoformat()}")
+        self.until = until
 
 
 @dataclass
