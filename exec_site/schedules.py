@@ -29,4 +29,5 @@ class PeriodicTask:
 SCHEDULES: list[PeriodicTask] = [
     PeriodicTask("playbooks-tick", "playbooks.tasks.tick", 1),
     PeriodicTask("playbooks-watchdog", "playbooks.tasks.watchdog", 1),
+    PeriodicTask("approvals-sweep", "approvals.tasks.sweep", 1),
 ]

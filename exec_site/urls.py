@@ -6,11 +6,13 @@ from exec_site.health import healthz
 
 api_v1 = [
     path("", include("playbooks.urls")),
+    path("", include("approvals.api_urls")),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("approvals/", include("approvals.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
