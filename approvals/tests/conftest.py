@@ -226,3 +226,16 @@ def waiting(
 ) -> tuple[PlaybookRun, ApprovalRequest]:
     mail.outbox.clear()
     return start_waiting_run(queue, playbook, endpoint_user, initiator)
+
+
+@pytest.fixture
+def make_endpoint_user() -> Callable[[str], EndpointUser]:
+    def make(hostname: str) -> EndpointUser:
+        endpoint = Endpoint.objects.create(
+            hostname=hostname, platform="linux", source_id=f"agent-{hostname}"
+        )
+        return EndpointUser.objects.create(
+            endpoint=endpoint, username="CORP\\jdoe", domain="CORP", name="jdoe"
+        )
+
+    return make

@@ -83,6 +83,7 @@ def test_approve_second_option_executes_once(queue, waiting, approver, events):
 
     assert len(EXECUTED) == 1
     step_run_id, parameters, chosen = EXECUTED[0]
+    assert step_run_id == run.step_runs.get().pk
     assert chosen["id"] == "acct-2"
     assert chosen["login"] == "jdoe.admin@corp.example.com"
     assert parameters == {"login": "jdoe"}
@@ -410,7 +411,7 @@ def test_changed_parameters_refuse_execution(queue, waiting, approver, endpoint_
 
 
 def test_step_asking_twice_fails(queue, waiting):
-    run, request = waiting
+    run, _ = waiting
     step_run = run.step_runs.get()
 
     queue.call(actions.request_approval, step_run)
