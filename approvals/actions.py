@@ -18,7 +18,7 @@ from approvals import notify
 from approvals.choices import ApprovalStatus, NotificationKind
 from approvals.errors import DecisionNotAllowed, InvalidDecision, RequestClosed
 from approvals.models import ApprovalDecision, ApprovalPolicy, ApprovalRequest
-from approvals.permissions import decide_refusal
+from approvals.permissions import denial_reason
 from approvals.snapshot import (
     as_json,
     binding_hash,
@@ -35,8 +35,8 @@ from playbooks.models import PlaybookRun, StepRun
 
 logger = logging.getLogger(__name__)
 
-# A decided request whose step still waits this long after the decision had
-# its resume lost (the process died after the commit); the sweep resumes it.
+# A step still waiting this long after its request was decided lost its
+# resume, because the process stopped after the commit. The sweep resumes it.
 RESUME_GRACE = dt.timedelta(minutes=1)
 
 
@@ -339,9 +339,9 @@ def decide_approval(
             .select_related("run", "playbook")
             .get(pk=request.pk)
         )
-        refusal = decide_refusal(actor, locked)
-        if refusal:
-            raise DecisionNotAllowed(refusal)
+        denial = denial_reason(actor, locked)
+        if denial:
+            raise DecisionNotAllowed(denial)
         closed = _close_if_stale(locked, now)
         if not closed:
             _record_decision(locked, actor, approved, option_id, comment, now)

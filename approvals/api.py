@@ -1,7 +1,7 @@
 """The operator API of approval requests: list, read, approve and reject.
 
 The API and the pages call the same `decide_approval`, so they apply the
-same rules and answer 403, 400 or 409 for the same reasons.
+same rules and return 403, 400 or 409 for the same reasons.
 """
 
 from typing import Any

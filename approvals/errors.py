@@ -1,4 +1,4 @@
-"""Errors of approval decisions; each carries the HTTP status an API answers with."""
+"""Errors of approval decisions; each carries the HTTP status the API returns."""
 
 
 class ApprovalError(Exception):

@@ -158,7 +158,7 @@ class ApprovalDecision(models.Model):
 class ApprovalNotification(models.Model):
     """One message about a request on one channel, and how its delivery went.
 
-    `detail` holds the recipients when it was sent and the error when it
+    `detail` contains the recipients when it was sent and the error when it
     failed, so a failed notice shows on the request page.
     """
 

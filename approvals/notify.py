@@ -2,8 +2,8 @@
 
 Email is built in. Other apps add channels, such as Slack, with
 `register_channel`. Every channel's delivery is one ApprovalNotification row,
-claimed before sending so a repeated task sends nothing twice; a failure is
-logged and stored on that row and never touches the request itself.
+claimed before sending, so a repeated task sends nothing twice. A failure is
+logged and stored on that row and never changes the request itself.
 """
 
 import logging

@@ -1,8 +1,8 @@
-"""Who may see and who may decide approval requests.
+"""Permission checks for viewing and deciding approval requests.
 
 A user with `approvals.decide_approvalrequest` or with
 `playbooks.approve_playbook` on the model (the Approvers role) decides the
-requests of every playbook. A user who holds `approve_playbook` on one
+requests of every playbook. A user who has `approve_playbook` on one
 playbook through django-guardian decides that playbook's requests only. No
 one decides a request of a run they started themselves.
 """
@@ -32,7 +32,7 @@ def may_decide_all(user: Any) -> bool:
 
 
 def approvable_playbooks(user: Any) -> QuerySet[Playbook]:
-    """Return the playbooks the user holds `approve_playbook` on, one by one."""
+    """Return the playbooks the user may approve through object permissions."""
     return get_objects_for_user(
         user,
         APPROVE_PLAYBOOK,
@@ -49,7 +49,7 @@ def may_approve_playbook(user: Any, playbook: Playbook) -> bool:
     return bool(user.is_active and user.has_perm(APPROVE_PLAYBOOK, playbook))
 
 
-def decide_refusal(user: Any, request: ApprovalRequest) -> str:
+def denial_reason(user: Any, request: ApprovalRequest) -> str:
     """Return why the user may not decide the request, or "" when they may."""
     if not (user.is_authenticated and user.is_active):
         return "log in with an active account to decide approval requests"

@@ -17,7 +17,7 @@ from approvals.choices import ApprovalStatus
 from approvals.errors import ApprovalError
 from approvals.forms import ApproveForm, RejectForm
 from approvals.models import ApprovalRequest
-from approvals.permissions import decide_refusal, may_see_inbox, visible_requests
+from approvals.permissions import denial_reason, may_see_inbox, visible_requests
 from endpoints.models import StatusChange
 from playbooks.models import Playbook
 
@@ -94,9 +94,7 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest) -> dict[str
         )
     return {
         "approval": approval,
-        "refusal": decide_refusal(request.user, approval)
-        if approval.is_pending
-        else "",
+        "denial": denial_reason(request.user, approval) if approval.is_pending else "",
         "decisions": approval.decisions.select_related("actor"),
         "notifications": approval.notifications.all(),
         "steps": approval.run.step_runs.order_by("order"),
@@ -128,7 +126,7 @@ def _decide(request: HttpRequest, approval_id: int, approved: bool) -> HttpRespo
     reject_form = RejectForm(None if approved else request.POST)
     form = approve_form if approved else reject_form
     status = 400
-    error = decide_refusal(request.user, approval)
+    error = denial_reason(request.user, approval)
     if error:
         status = 403
     elif form.is_valid():

@@ -1,4 +1,4 @@
-"""The inbox and request pages: who sees and decides what, and what they show."""
+"""The inbox and request pages: who may view and decide what, and what they show."""
 
 import pytest
 from django.contrib.auth.models import User

@@ -104,8 +104,8 @@ class Action:
 
         Each option is a dict with a string `id` and a `label`, and may carry a
         `score`, a list of `reasons` and keys of the action's own. The chosen
-        option reaches `execute` as `context.approval.chosen_option`. The
-        default, an empty list, asks the approver for a yes or no only.
+        option reaches `execute` as `context.approval.chosen_option`. With the
+        default, an empty list, the approver only approves or rejects.
         """
         return []
 
