@@ -91,6 +91,19 @@ def _remind_at(requested: dt.datetime, expires: dt.datetime) -> dt.datetime | No
     return expires - (expires - requested) * percent / 100
 
 
+def _summary(action: Action, context: ActionContext) -> str:
+    """Return the action's sentence, or the generic one when describe() fails."""
+    try:
+        return action.describe(context)
+    except Exception:
+        logger.exception(
+            "describe failed step_run_id=%s action=%s",
+            context.step_run.pk,
+            action.name,
+        )
+        return Action.describe(action, context)
+
+
 def _checked_options(action: Action, context: ActionContext) -> tuple[list, str]:
     """Ask the action for its options; return them and an error text, if any."""
     try:
@@ -129,10 +142,10 @@ def request_approval(step_run: StepRun) -> ApprovalRequest | None:
     action = get_action(step_run.action)
     try:
         context = engine.action_context(step_run, now)
-        summary = action.describe(context)
     except PermanentError as error:
         engine.fail_step(step_run, f"cannot ask for approval: {error}", now)
         return None
+    summary = _summary(action, context)
 
     run = step_run.run
     options, options_error = _checked_options(action, context)
@@ -179,6 +192,11 @@ def request_approval(step_run: StepRun) -> ApprovalRequest | None:
         _timestamp(expires),
     )
     return request
+
+
+def approval_requester(step_run: StepRun) -> None:
+    """Create the request of a waiting step; the engine's approval requester hook."""
+    request_approval(step_run)
 
 
 # Executing

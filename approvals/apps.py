@@ -12,7 +12,7 @@ class ApprovalsConfig(AppConfig):
         from approvals.models import ApprovalPolicy
         from playbooks import hooks, signals
 
-        hooks.register_approval_requester(actions.request_approval)
+        hooks.register_approval_requester(actions.approval_requester)
         hooks.register_approval_loader(actions.load_approval)
         signals.run_cancelled.connect(
             receivers.on_run_cancelled, dispatch_uid="approvals.run_cancelled"

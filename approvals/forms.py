@@ -22,11 +22,13 @@ class ApproveForm(forms.Form):
 
     def __init__(self, *args: Any, request: ApprovalRequest, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["option"].choices = [
+        option_field = self.fields["option"]
+        assert isinstance(option_field, forms.ChoiceField)
+        option_field.choices = [
             (option["id"], option.get("label", option["id"]))
             for option in request.options
         ]
-        self.fields["option"].required = bool(request.options)
+        option_field.required = bool(request.options)
 
 
 class RejectForm(forms.Form):

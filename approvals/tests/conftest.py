@@ -62,6 +62,19 @@ class ChooseAccountAction(Action):
         return {"suspended": chosen["login"]}
 
 
+@register
+class BrokenOptionsAction(ChooseAccountAction):
+    """Fail to describe itself and to list its options, as a vendor outage would."""
+
+    name = "test.broken_options"
+
+    def describe(self, context: ActionContext) -> str:
+        raise KeyError("display_name")
+
+    def approval_options(self, context: ActionContext) -> list[dict[str, Any]]:
+        raise ConnectionError("identity provider timed out")
+
+
 @pytest.fixture(autouse=True)
 def _clear_executed() -> None:
     EXECUTED.clear()

@@ -420,3 +420,17 @@ def test_step_asking_twice_fails(queue, waiting):
     assert step_run.status == StepStatus.FAILED
     assert "asked for approval a second time" in step_run.error
     assert ApprovalRequest.objects.filter(step_run=step_run).count() == 1
+
+
+def test_request_survives_broken_options(queue, endpoint_user, initiator):
+    playbook = make_playbook(
+        "Broken options",
+        [{"action": "test.broken_options", "parameters": {"login": "jdoe"}}],
+    )
+
+    run, request = start_waiting_run(queue, playbook, endpoint_user, initiator)
+
+    assert request.summary == "Suspend an account with {'login': 'jdoe'}"
+    assert request.options == []
+    assert "identity provider timed out" in request.options_error
+    assert run.step_runs.get().status == StepStatus.WAITING
