@@ -208,7 +208,9 @@ def load_approval(step_run: StepRun) -> ApprovalRequest:
     The engine calls this, as its approval loader, when it builds the context
     of an approved step. Raise PermanentError, which fails the step, unless
     the request is approved and the step's parameters and target still give
-    the approved binding hash.
+    the approved binding hash. A retry of the same step run after a transient
+    failure passes again, since it is the same authorized execution; no other
+    step run can use the request, which belongs to this one alone.
     """
     request = ApprovalRequest.objects.filter(step_run_id=step_run.pk).first()
     if request is None or request.pk != step_run.approval_id:
