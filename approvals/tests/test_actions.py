@@ -98,9 +98,7 @@ def test_approve_second_option_executes_once(queue, waiting, approver, events):
     assert decided[0]["actor"] == approver
 
 
-def test_approve_repeated_call_does_not_run_twice(
-    queue, waiting, approver, second_approver
-):
+def test_second_approver_gets_conflict(queue, waiting, approver, second_approver):
     _, request = waiting
     decide(queue, request, actor=approver, approved=True, option_id="acct-1")
 
@@ -395,7 +393,7 @@ def test_sweep_resumes_lost_resume(queue, waiting, approver, monkeypatch):
     assert len(EXECUTED) == 1
 
 
-def test_changed_parameters_refuse_execution(queue, waiting, approver, endpoint_user):
+def test_changed_parameters_block_execution(queue, waiting, approver, endpoint_user):
     run, request = waiting
     # The parameter template reads the user's name, so a rename between the
     # request and the execution changes what would run.

@@ -212,9 +212,7 @@ def test_approve_page_enforces_csrf(waiting, approver):
     assert request.status == ApprovalStatus.PENDING
 
 
-def test_inbox_orders_pending_first_oldest_first(
-    queue, approver, initiator, endpoint_user
-):
+def test_inbox_orders_pending_oldest_first(queue, approver, initiator, endpoint_user):
     playbook = make_playbook("Ordering")
     requests = bulk_pending(playbook, endpoint_user, 3, started_by=initiator)
     ApprovalRequest.objects.filter(pk=requests[0].pk).update(
