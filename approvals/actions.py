@@ -209,8 +209,8 @@ def load_approval(step_run: StepRun) -> ApprovalRequest:
     of an approved step. Raise PermanentError, which fails the step, unless
     the request is approved and the step's parameters and target still give
     the approved binding hash. A retry of the same step run after a transient
-    failure passes again, since it is the same authorized execution; no other
-    step run can use the request, which belongs to this one alone.
+    failure passes again, because it is the same authorized execution. No
+    other step run can use the request, which belongs to this step run alone.
     """
     request = ApprovalRequest.objects.filter(step_run_id=step_run.pk).first()
     if request is None or request.pk != step_run.approval_id:
@@ -541,7 +541,7 @@ def _resume_lost(now: dt.datetime) -> int:
             request.step_run_id, approved=approved, approval=request
         ):
             logger.warning(
-                "approval resume was lost and is done now approval_id=%s", request.pk
+                "resumed a step whose resume was lost approval_id=%s", request.pk
             )
             resumed += 1
     return resumed
