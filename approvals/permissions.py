@@ -12,9 +12,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q, QuerySet
+from django.db.models import BigIntegerField, Q, QuerySet
+from django.db.models.functions import Cast
 from guardian.models import GroupObjectPermission, UserObjectPermission
-from guardian.shortcuts import get_objects_for_user
 
 from approvals.models import ApprovalRequest
 from playbooks.models import Playbook
@@ -31,14 +31,25 @@ def may_decide_all(user: Any) -> bool:
     return user.has_perm(DECIDE_ANY) or user.has_perm(APPROVE_PLAYBOOK)
 
 
-def approvable_playbooks(user: Any) -> QuerySet[Playbook]:
-    """Return the playbooks the user may approve through object permissions."""
-    return get_objects_for_user(
-        user,
-        APPROVE_PLAYBOOK,
-        Playbook.objects.all(),
-        accept_global_perms=False,
-        with_superuser=False,
+def approvable_playbook_ids(user: Any, field: str = "playbook_id") -> Q:
+    """Return a filter on `field` for the playbooks the user may approve.
+
+    It covers django-guardian's object permissions of the user and of the
+    user's groups, as subqueries, so a filter with it stays one query.
+    """
+    content_type = ContentType.objects.get_for_model(Playbook)
+    rule = Q(
+        content_type=content_type,
+        permission__content_type=content_type,
+        permission__codename="approve_playbook",
+    )
+    as_id = Cast("object_pk", BigIntegerField())
+    direct = UserObjectPermission.objects.filter(rule, user=user)
+    via_groups = GroupObjectPermission.objects.filter(rule, group__user=user)
+    return Q(
+        **{f"{field}__in": direct.annotate(playbook_pk=as_id).values("playbook_pk")}
+    ) | Q(
+        **{f"{field}__in": via_groups.annotate(playbook_pk=as_id).values("playbook_pk")}
     )
 
 
@@ -73,7 +84,7 @@ def visible_requests(user: Any) -> QuerySet[ApprovalRequest]:
         return requests.none()
     if user.has_perm(VIEW_ANY) or may_decide_all(user):
         return requests
-    return requests.filter(playbook__in=approvable_playbooks(user).values("pk"))
+    return requests.filter(approvable_playbook_ids(user))
 
 
 def may_see_inbox(user: Any) -> bool:
@@ -82,20 +93,21 @@ def may_see_inbox(user: Any) -> bool:
         return False
     if user.has_perm(VIEW_ANY) or may_decide_all(user):
         return True
-    return approvable_playbooks(user).exists()
+    return Playbook.objects.filter(approvable_playbook_ids(user, "id")).exists()
 
 
 def decidable_pending_count(user: Any) -> int:
     """Count the pending requests the user may decide, in one COUNT query.
 
     The user's global permissions come from Django's per-user cache, which
-    the page has usually filled already.
+    the page has usually filled already. A user without a global permission
+    pays the same one query, which then finds their object permissions.
     """
     pending = ApprovalRequest.objects.filter(status="pending")
     if not (user.is_authenticated and user.is_active):
         return 0
     if not may_decide_all(user):
-        pending = pending.filter(playbook__in=approvable_playbooks(user).values("pk"))
+        pending = pending.filter(approvable_playbook_ids(user))
     return pending.exclude(run__started_by=user).count()
 
 

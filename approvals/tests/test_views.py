@@ -1,11 +1,12 @@
 """The inbox and request pages: who may view and decide what, and what they show."""
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from guardian.shortcuts import assign_perm
 
 from approvals.choices import ApprovalStatus
 from approvals.context_processors import pending_count
@@ -290,6 +291,26 @@ def test_pending_count_one_query(rf, waiting, approver, django_assert_num_querie
     assert count == 1
 
 
+def test_pending_count_group_object_approver(
+    rf, queue, endpoint_user, initiator, other_playbook, waiting
+):
+    from approvals.tests.conftest import start_waiting_run
+
+    team = Group.objects.create(name="Server team")
+    assign_perm("playbooks.approve_playbook", team, other_playbook)
+    member = User.objects.create_user("sam")
+    member.groups.add(team)
+    other_playbook.max_concurrent_runs = 0
+    other_playbook.save()
+    start_waiting_run(queue, other_playbook, endpoint_user, initiator)
+    start_waiting_run(queue, other_playbook, endpoint_user, initiator)
+    request = rf.get("/")
+    request.user = member
+
+    assert pending_count(request)["approvals_pending_count"]() == 2
+    assert client_for(member).get("/approvals/").context["page"].paginator.count == 2
+
+
 def test_pending_count_excludes_own_runs(rf, waiting, initiator):
     request = rf.get("/")
     request.user = initiator
@@ -308,12 +329,23 @@ def test_pending_count_anonymous_no_query(rf, django_assert_num_queries):
 
 
 def test_pending_count_object_approver(
-    rf, queue, endpoint_user, initiator, other_playbook, other_approver, waiting
+    rf,
+    queue,
+    endpoint_user,
+    initiator,
+    other_playbook,
+    other_approver,
+    waiting,
+    django_assert_num_queries,
 ):
     from approvals.tests.conftest import start_waiting_run
 
     start_waiting_run(queue, other_playbook, endpoint_user, initiator)
     request = rf.get("/")
     request.user = other_approver
+    other_approver.get_all_permissions()
 
-    assert pending_count(request)["approvals_pending_count"]() == 1
+    with django_assert_num_queries(1):
+        count = pending_count(request)["approvals_pending_count"]()
+
+    assert count == 1
