@@ -92,9 +92,11 @@ def _detail_context(request: HttpRequest, approval: ApprovalRequest) -> dict[str
                 :RECENT_STATUS_CHANGES
             ]
         )
+    denial = denial_reason(request.user, approval) if approval.is_pending else ""
     return {
         "approval": approval,
-        "denial": denial_reason(request.user, approval) if approval.is_pending else "",
+        "denial": denial,
+        "read_only": not approval.is_pending or bool(denial),
         "decisions": approval.decisions.select_related("actor"),
         "notifications": approval.notifications.all(),
         "steps": approval.run.step_runs.order_by("order"),

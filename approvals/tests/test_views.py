@@ -149,7 +149,7 @@ def test_detail_shows_everything_to_decide(waiting, approver):
     assert "<legend>Choose what to act on</legend>" in page
     assert page.count('type="radio"') == 2
     assert "score 0.61" in page
-    assert "same login prefix" in page
+    assert "Reasons: same login prefix" in page
     assert 'for="reject-comment"' in page
     assert 'id="reject-comment"' in page
     assert "csrfmiddlewaretoken" in page
@@ -197,6 +197,7 @@ def test_decided_request_is_read_only(queue, waiting, approver, second_approver)
     assert "/approve" not in content
     assert "alice approved option acct-2" in content
     assert "confirmed with HR" in content
+    assert "jdoe.admin@corp.example.com (score 0.61) <strong>chosen</strong>" in content
     assert late.status_code == 409
     assert b"already approved by alice at " in late.content
 
