@@ -120,6 +120,8 @@ def _checked_options(action: Action, context: ActionContext) -> tuple[list, str]
         return [], "the action returned options without a string id; none are shown"
     if len(set(ids)) != len(ids):
         return [], f"the action returned options with repeated ids: {ids}"
+    for option in options:
+        option.setdefault("label", option.get("display_name") or option["id"])
     return options, ""
 
 
