@@ -33,4 +33,5 @@ SCHEDULES: list[PeriodicTask] = [
     PeriodicTask("forensics-purge", "forensics.tasks.purge_expired_forensics", 24 * 60),
     PeriodicTask("playbooks-tick", "playbooks.tasks.tick", 1),
     PeriodicTask("playbooks-watchdog", "playbooks.tasks.watchdog", 1),
+    PeriodicTask("approvals-sweep", "approvals.tasks.sweep", 1),
 ]

@@ -145,6 +145,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "approvals.context_processors.pending_count",
             ],
         },
     },
@@ -252,6 +253,24 @@ ANONYMOUS_USER_NAME = None
 GUARDIAN_MONKEY_PATCH_USER = False
 
 LOGIN_URL = "admin:login"
+
+# Approvals: a step whose approval_timeout_minutes is 0 waits this long, and
+# approvers get a reminder when this percentage of the wait is left (0: none).
+EXEC_APPROVAL_TIMEOUT_MINUTES = env_int(
+    "EXEC_APPROVAL_TIMEOUT_MINUTES", 24 * 60, minimum=1
+)
+EXEC_APPROVAL_REMINDER_PERCENT = env_int(
+    "EXEC_APPROVAL_REMINDER_PERCENT", 25, minimum=0, maximum=99
+)
+
+# Outgoing email, such as approval requests to approvers.
+EMAIL_HOST = env_str("EXEC_SMTP_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("EXEC_SMTP_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EXEC_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EXEC_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EXEC_SMTP_STARTTLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("EXEC_EMAIL_FROM", "exec@localhost")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

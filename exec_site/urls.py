@@ -8,12 +8,14 @@ api_v1 = [
     path("agent/", include("endpoints.urls")),
     path("", include("forensics.api_urls")),
     path("", include("playbooks.urls")),
+    path("", include("approvals.api_urls")),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("forensics/", include("forensics.urls")),
+    path("approvals/", include("approvals.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(

@@ -31,7 +31,7 @@ from jinja2 import TemplateError
 from endpoints.choices import TASK_TERMINAL, TaskStatus
 from endpoints.models import AgentTask, Endpoint, EndpointUser, StatusChange
 from exec_site.events import record_event
-from playbooks import hooks
+from playbooks import hooks, signals
 from playbooks.actions import (
     Action,
     ActionContext,
@@ -830,6 +830,9 @@ def cancel_run(run: PlaybookRun, *, actor: Any, now: dt.datetime | None = None) 
             playbook_version=run.playbook_version,
             run_id=run.pk,
             details={"steps_cancelled": cancelled_steps, "tasks_withdrawn": withdrawn},
+        )
+        transaction.on_commit(
+            lambda: signals.run_cancelled.send(sender=PlaybookRun, run=run, actor=actor)
         )
     logger.info("run cancelled run_id=%s by=%s", run.pk, actor_name)
     return True

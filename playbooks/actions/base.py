@@ -99,6 +99,16 @@ class Action:
         """Return one sentence of what `execute` will do, for approvers."""
         return f"{self.label} with {context.parameters}"
 
+    def approval_options(self, context: ActionContext) -> list[dict[str, Any]]:
+        """Return the choices an approver picks one of, such as candidate accounts.
+
+        Each option is a dict with a string `id` and a `label`, and may carry a
+        `score`, a list of `reasons` and keys of the action's own. The chosen
+        option reaches `execute` as `context.approval.chosen_option`. With the
+        default, an empty list, the approver only approves or rejects.
+        """
+        return []
+
 
 _REGISTRY: dict[str, type[Action]] = {}
 

@@ -200,4 +200,5 @@ def approvals(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Register a fake approval requester; yields the step runs it was asked for."""
     asked: list[Any] = []
     monkeypatch.setattr(hooks, "_approval_requester", asked.append)
+    monkeypatch.setattr(hooks, "_approval_loader", None)
     return asked

@@ -9,7 +9,7 @@ from django.utils import timezone
 from endpoints.choices import TaskStatus
 from endpoints.models import AgentTask
 from exec_site.events import event_recorded
-from playbooks import engine
+from playbooks import engine, hooks
 from playbooks.choices import RunStatus, RunTrigger, StepStatus, WaitingFor
 from playbooks.models import PlaybookRun, StepRun
 from playbooks.tests.conftest import CALLS
@@ -219,7 +219,8 @@ def test_unknown_template_variable_fails_step(queue, make_playbook):
     assert step_run.error.startswith("parameter template failed")
 
 
-def test_approval_without_requester_fails_clearly(queue, make_playbook):
+def test_approval_without_requester_fails_clearly(queue, make_playbook, monkeypatch):
+    monkeypatch.setattr(hooks, "_approval_requester", None)
     playbook = make_playbook(
         steps=[{"action": "test.record", "requires_approval": True}]
     )
