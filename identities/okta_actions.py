@@ -6,13 +6,14 @@ Okta client reads the user by id before it acts, so a stale choice cannot act
 on a changed account unseen.
 """
 
+import logging
 from typing import Any, ClassVar
 
 from connectors.choices import ConnectorKind, Outcome
 from connectors.http import HttpConnectionError
 from connectors.models import Connector
 from connectors.okta import EnsureResult, OktaClient, OktaError
-from identities.actions import endpoint_username
+from identities.actions import confirm_link, endpoint_username
 from identities.matching import confirmed_link_for
 from playbooks.actions.base import (
     Action,
@@ -22,6 +23,8 @@ from playbooks.actions.base import (
     TransientError,
     register,
 )
+
+logger = logging.getLogger(__name__)
 
 CONNECTOR_PARAMETER = {
     "type": "string",
@@ -99,6 +102,15 @@ def chosen_account(context: ActionContext) -> ChosenAccount:
     )
 
 
+def approver_of(approval: Any) -> Any:
+    """Return the user whose approval chose the account, or None."""
+    decisions = getattr(approval, "decisions", None)
+    if decisions is None:
+        return None
+    decision = decisions.filter(approved=True).order_by("-decided").first()
+    return decision.actor if decision is not None else None
+
+
 class OktaUserAction(Action):
     """Shared steps of the Okta actions: choose the account, call, map outcome."""
 
@@ -117,8 +129,54 @@ class OktaUserAction(Action):
     ) -> EnsureResult:
         raise NotImplementedError
 
+    def approval_options(self, context: ActionContext) -> list[dict[str, Any]]:
+        """Offer the ranked Okta candidates for the run's user, best first.
+
+        A connector that cannot be asked is skipped with a log line, so the
+        other connectors' candidates are still offered; with none at all the
+        approvals app shows that the action listed no options.
+        """
+        from identities import candidates_for
+
+        if context.endpoint_user is None:
+            return []
+        connectors = Connector.objects.filter(kind=ConnectorKind.OKTA, enabled=True)
+        name = context.parameters.get("connector")
+        if name:
+            connectors = connectors.filter(name=name)
+
+        options: list[dict[str, Any]] = []
+        for connector in connectors.order_by("name"):
+            try:
+                candidates = candidates_for(context.endpoint_user, connector)
+            except (OktaError, HttpConnectionError) as error:
+                logger.warning(
+                    "okta candidates failed connector_id=%s step_run_id=%s: %s",
+                    connector.pk,
+                    context.step_run.pk,
+                    error,
+                )
+                continue
+            for candidate in candidates:
+                account = f"{candidate['display_name']} <{candidate['login']}>"
+                option_id = f"{candidate['connector_id']}:{candidate['okta_user_id']}"
+                label = f"{account}, {candidate['status']}, {connector.name}"
+                options.append({**candidate, "id": option_id, "label": label})
+        return options
+
     def execute(self, context: ActionContext) -> dict[str, Any]:
         account = chosen_account(context)
+        if account.source == "approval" and context.endpoint_user is not None:
+            # The approver's choice is remembered and offered first next time,
+            # still for approval.
+            confirm_link(
+                context.endpoint_user,
+                account.connector,
+                account.okta_user_id,
+                account.login,
+                actor=approver_of(context.approval),
+                approval_id=getattr(context.approval, "pk", None),
+            )
         try:
             client = OktaClient.for_connector(account.connector)
             result = self.apply(client, account.okta_user_id, context.parameters)
@@ -154,7 +212,9 @@ class OktaUserAction(Action):
         }
 
     def describe(self, context: ActionContext) -> str:
-        return f"{self.label}: the Okta user chosen in this approval"
+        user = context.endpoint_user
+        whom = f" for {endpoint_username(user)}" if user is not None else ""
+        return f"{self.label}{whom}: the Okta account chosen in this approval"
 
 
 @register
