@@ -171,3 +171,35 @@ def deliver(request_id: int, kind: str) -> dict[str, str]:
         _finish(notice, status, where or "not configured")
         statuses[name] = status
     return statuses
+
+
+def slack_channel(message: ApprovalMessage) -> str | None:
+    """Post the notice to every enabled Slack connector; None when there is none.
+
+    The first connector that fails raises, so the notice is stored as failed
+    with that connector's error, and the others are still tried first.
+    """
+    from connectors.choices import ConnectorKind
+    from connectors.models import Connector
+    from connectors.notify import send_slack
+
+    connectors = list(
+        Connector.objects.filter(kind=ConnectorKind.SLACK, enabled=True).order_by(
+            "name"
+        )
+    )
+    if not connectors:
+        return None
+
+    text = f"{message.subject}\n{message.text}\n{message.link}"
+    sent, errors = [], []
+    for connector in connectors:
+        try:
+            send_slack(connector, text)
+        except Exception as error:
+            errors.append(f"{connector.name}: {error}")
+        else:
+            sent.append(connector.name)
+    if errors:
+        raise RuntimeError("; ".join(errors))
+    return ", ".join(sent)

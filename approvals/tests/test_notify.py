@@ -1,5 +1,6 @@
 """Notices to approvers: who gets them, links, reminders and failures."""
 
+import json
 import socket
 from collections.abc import Iterator
 
@@ -13,6 +14,8 @@ from approvals import notify
 from approvals.choices import ApprovalStatus, NotificationStatus
 from approvals.models import ApprovalNotification
 from approvals.tests.conftest import start_waiting_run
+from connectors.choices import ConnectorKind
+from connectors.models import Connector
 
 pytestmark = pytest.mark.django_db
 
@@ -27,10 +30,12 @@ def closed_port() -> int:
 
 @pytest.fixture
 def extra_channels() -> Iterator[dict]:
+    """Channels a test adds; the ones they replace come back afterwards."""
+    before = notify.channels()
     added: dict = {}
     yield added
     for name in added:
-        notify.register_channel(name, None)
+        notify.register_channel(name, before.get(name))
 
 
 def test_email_goes_to_approvers_only(
@@ -163,3 +168,37 @@ def test_no_approver_with_email_fails_visibly(
     notice = ApprovalNotification.objects.get(request=request, channel="email")
     assert notice.status == NotificationStatus.FAILED
     assert "no active approver" in notice.detail
+
+
+def test_slack_connector_receives_notice(
+    queue, receiver, playbook, endpoint_user, initiator, approver
+):
+    slack = Connector(kind=ConnectorKind.SLACK, name="SOC channel")
+    slack.set_secret(f"{receiver.base_url}/services/T0/B0/secret")
+    slack.save()
+
+    _, request = start_waiting_run(queue, playbook, endpoint_user, initiator)
+
+    notice = ApprovalNotification.objects.get(request=request, channel="slack")
+    text = json.loads(receiver.received[0]["body"])["text"]
+    assert notice.status == NotificationStatus.SENT
+    assert notice.detail == "SOC channel"
+    assert f"/approvals/{request.pk}/" in text
+    assert request.summary in text
+
+
+def test_slack_failure_is_stored(
+    queue, receiver, playbook, endpoint_user, initiator, approver
+):
+    receiver.default = (404, "no_service", {})
+    slack = Connector(kind=ConnectorKind.SLACK, name="SOC channel")
+    slack.set_secret(f"{receiver.base_url}/services/T0/B0/secret")
+    slack.save()
+
+    _, request = start_waiting_run(queue, playbook, endpoint_user, initiator)
+
+    notice = ApprovalNotification.objects.get(request=request, channel="slack")
+    assert request.status == "pending"
+    assert notice.status == NotificationStatus.FAILED
+    assert "HTTP 404" in notice.detail
+    assert "secret" not in notice.detail
