@@ -91,6 +91,9 @@ if not ALLOWED_HOSTS:
         )
     ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 
+# The organization named on the cover of audit reports.
+EXEC_ORGANIZATION = env_str("EXEC_ORGANIZATION", "Exec") or "Exec"
+
 EXEC_BASE_URL = (
     env_url("EXEC_BASE_URL", "http://127.0.0.1:8000", ("http", "https")) or ""
 ).rstrip("/")
