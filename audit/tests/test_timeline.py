@@ -4,7 +4,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.urls import reverse
 
 from audit.chain import EventData, append_many
@@ -160,7 +159,7 @@ def test_timeline_links_to_the_subject(client, auditor, responder):
 
     response = client.get(TIMELINE, {"kind": "test.user"})
 
-    [(event, url)] = response.context["entries"]
+    [(_, url)] = response.context["entries"]
     assert url == reverse("admin:auth_user_change", args=[responder.pk])
     assert url.encode() in response.content
 
