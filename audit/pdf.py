@@ -154,6 +154,13 @@ TABLE_STYLE = TableStyle(
 )
 
 
+# ReportLab measures every remaining row again each time a table breaks
+# across a page, so one table of ten thousand rows costs time quadratic in
+# its length. Tables are cut into pieces of this many rows instead; each
+# piece starts with the header row.
+TABLE_CHUNK_ROWS = 100
+
+
 def _table(
     headers: list[str], rows: Iterable[list[Any]], widths: list[float]
 ) -> LongTable:
@@ -163,6 +170,16 @@ def _table(
     table = LongTable(data, colWidths=[w * scale for w in widths], repeatRows=1)
     table.setStyle(TABLE_STYLE)
     return table
+
+
+def _tables(
+    headers: list[str], rows: list[list[Any]], widths: list[float]
+) -> list[Flowable]:
+    """Return a long table as consecutive tables of TABLE_CHUNK_ROWS rows."""
+    return [
+        _table(headers, rows[start : start + TABLE_CHUNK_ROWS], widths)
+        for start in range(0, len(rows), TABLE_CHUNK_ROWS)
+    ]
 
 
 def _cover(data: ReportData) -> list[Flowable]:
@@ -198,10 +215,10 @@ def _summary(data: ReportData) -> list[Flowable]:
         return [*flowables, _p("No events in the period.", "body")]
     rows = [[_p(kind), _p(total)] for kind, total in data.counts]
     rows.append([_p("All events", "head"), _p(data.total_events, "head")])
-    return [*flowables, _table(["Kind", "Events"], rows, [4, 1])]
+    return [*flowables, *_tables(["Kind", "Events"], rows, [4, 1])]
 
 
-def _changes_table(changes: list[FieldChange]) -> LongTable:
+def _changes_tables(changes: list[FieldChange]) -> list[Flowable]:
     rows = [
         [
             _p(change.when),
@@ -213,7 +230,7 @@ def _changes_table(changes: list[FieldChange]) -> LongTable:
         ]
         for change in changes
     ]
-    return _table(
+    return _tables(
         ["When (UTC)", "Who", "Object", "Field", "Old value", "New value"],
         rows,
         [1.3, 1.1, 1.6, 1.1, 2.2, 2.2],
@@ -244,7 +261,7 @@ def _playbook(config: PlaybookConfig) -> list[Flowable]:
     flowables.append(Spacer(1, 3 * mm))
     if config.changes:
         flowables.append(_p(f"Changes to {config.name} in the period", "body"))
-        flowables.append(_changes_table(config.changes))
+        flowables.extend(_changes_tables(config.changes))
     else:
         flowables.append(_p("No changes in the period.", "body"))
     return flowables
@@ -297,7 +314,7 @@ def _other_changes(data: ReportData) -> list[Flowable]:
     ]
     if not data.other_changes:
         return [*flowables, _p("No other changes in the period.", "body")]
-    return [*flowables, _changes_table(data.other_changes)]
+    return [*flowables, *_changes_tables(data.other_changes)]
 
 
 def _event_rows(rows: list[EventRow]) -> list[list[Any]]:
@@ -318,12 +335,12 @@ def _actions(data: ReportData) -> list[Flowable]:
     flowables: list[Flowable] = [PageBreak(), _p("Automated actions", "h1")]
     if not data.actions:
         return [*flowables, _p("No automated actions in the period.", "body")]
-    table = _table(
+    tables = _tables(
         ["When (UTC)", "Run", "Endpoint", "Kind", "What happened", "Outcome"],
         _event_rows(data.actions),
         [1.25, 0.5, 0.6, 1.5, 3.6, 2.0],
     )
-    return [*flowables, table]
+    return [*flowables, *tables]
 
 
 def _approvals(data: ReportData) -> list[Flowable]:
@@ -340,12 +357,12 @@ def _approvals(data: ReportData) -> list[Flowable]:
         ]
         for row in data.approvals
     ]
-    table = _table(
+    tables = _tables(
         ["When (UTC)", "Who", "Kind", "What", "Decision"],
         rows,
         [1.25, 1.2, 1.4, 3.6, 2.0],
     )
-    return [*flowables, table]
+    return [*flowables, *tables]
 
 
 def story(data: ReportData) -> list[Flowable]:
