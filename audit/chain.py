@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
@@ -112,7 +112,7 @@ def _build(data: EventData) -> AuditEvent:
     return AuditEvent(
         kind=kind,
         summary=data.summary,
-        actor=user,
+        actor=cast(Any, user),
         actor_label=label,
         actor_email=email,
         content_type=data.content_type,

@@ -48,9 +48,7 @@ class AuditEventQuerySet(models.QuerySet):
     def update_or_create(self, *args: Any, **kwargs: Any) -> NoReturn:
         _refuse("update_or_create()")
 
-    def _insert_chained(
-        self, events: list["AuditEvent"], batch_size: int
-    ) -> list["AuditEvent"]:
+    def _insert_chained(self, events: list[Any], batch_size: int) -> list[Any]:
         return super().bulk_create(events, batch_size=batch_size)
 
 

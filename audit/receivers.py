@@ -27,6 +27,8 @@ ACTION_NAMES = {
     LogEntry.Action.ACCESS: "access",
 }
 MAX_USERNAME_LENGTH = 150
+# Read through the app registry: the playbooks app may have no models yet.
+STEP_MODEL: str = "playbooks.Step"
 
 
 def store_recorded_event(
@@ -79,11 +81,11 @@ def _step_playbook_id(entry: LogEntry) -> int | None:
             if _int_or_none(value) is not None:
                 return _int_or_none(value)
     try:
-        step_model = apps.get_model("playbooks", "Step")
+        step_model = apps.get_model(STEP_MODEL)
     except LookupError:
         return None
     return (
-        step_model.objects.filter(pk=entry.object_pk)
+        step_model._default_manager.filter(pk=entry.object_pk)
         .values_list("playbook_id", flat=True)
         .first()
     )

@@ -176,7 +176,10 @@ def _event_row(event: AuditEvent) -> EventRow:
 
 
 def _steps(playbook: Model) -> list[StepConfig]:
-    steps = sorted(playbook.steps.all(), key=lambda step: (step.order, step.pk))
+    steps = sorted(
+        playbook.steps.all(),  # type: ignore[attr-defined]
+        key=lambda step: (step.order, step.pk),
+    )
     return [
         StepConfig(
             order=step.order,
@@ -199,11 +202,13 @@ def playbook_configs() -> list[PlaybookConfig] | None:
     playbook_model = _model("playbooks.Playbook")
     if playbook_model is None:
         return None
-    playbooks = playbook_model.objects.prefetch_related("steps").order_by("name", "pk")
+    playbooks = playbook_model._default_manager.prefetch_related("steps").order_by(
+        "name", "pk"
+    )
     return [
         PlaybookConfig(
             id=playbook.pk,
-            name=_text(playbook.name),
+            name=_text(getattr(playbook, "name", "")),
             description=_text(getattr(playbook, "description", "")),
             enabled=getattr(playbook, "enabled", None),
             version=getattr(playbook, "version", None),

@@ -70,7 +70,8 @@ class TimelineFilter(forms.Form):
     known_kinds = AUDIT_KINDS
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
             self.add_error("until", "Must be on or after the first day.")
@@ -158,9 +159,9 @@ def page_of(events: QuerySet, *, before: int | None, after: int | None) -> Page:
 
 def subject_url(event: AuditEvent) -> str | None:
     """Return the admin change page of the event's subject, if it has one."""
-    if event.content_type_id is None or not event.object_id:
-        return None
     content_type = event.content_type
+    if content_type is None or not event.object_id:
+        return None
     try:
         return reverse(
             f"admin:{content_type.app_label}_{content_type.model}_change",

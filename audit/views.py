@@ -19,6 +19,7 @@ from django.http import (
     HttpResponseBadRequest,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -117,7 +118,7 @@ def _filters_for_record(filters: dict[str, Any]) -> dict[str, Any]:
 
 @require_GET
 @auditor_required
-def export(request: HttpRequest, fmt: str) -> HttpResponse:
+def export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """Stream every event of the filtered timeline as CSV or JSON."""
     form = TimelineFilter(request.GET or None)
     if request.GET and not form.is_valid():
@@ -260,7 +261,7 @@ def share_revoke(request: HttpRequest, pk: int, share_pk: int) -> HttpResponse:
 
 
 @require_GET
-def shared_report(request: HttpRequest, token: str) -> HttpResponse:
+def shared_report(request: HttpRequest, token: str) -> HttpResponseBase:
     """Serve a shared report to anyone holding a valid link."""
     try:
         use = actions.open_share(
