@@ -19,7 +19,7 @@ class ImmutableEventError(Exception):
     """Raised on any attempt to change or remove an audit event."""
 
 
-def _refuse(action: str) -> NoReturn:
+def _reject(action: str) -> NoReturn:
     raise ImmutableEventError(
         f"audit events are append-only: {action} is not allowed; record a new "
         "event with exec_site.events.record_event instead."
@@ -34,19 +34,19 @@ class AuditEventQuerySet(models.QuerySet):
     """
 
     def update(self, **kwargs: Any) -> NoReturn:
-        _refuse("update()")
+        _reject("update()")
 
     def delete(self) -> NoReturn:
-        _refuse("delete()")
+        _reject("delete()")
 
     def bulk_update(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse("bulk_update()")
+        _reject("bulk_update()")
 
     def bulk_create(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse("bulk_create() outside audit.chain.append_many()")
+        _reject("bulk_create() outside audit.chain.append_many()")
 
     def update_or_create(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse("update_or_create()")
+        _reject("update_or_create()")
 
     def _insert_chained(self, events: list[Any], batch_size: int) -> list[Any]:
         return super().bulk_create(events, batch_size=batch_size)
@@ -123,7 +123,7 @@ class AuditEvent(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
-            _refuse("save() of an existing event")
+            _reject("save() of an existing event")
         if not self.hash:
             raise ImmutableEventError(
                 "an audit event is appended by audit.chain.append_event, which "
@@ -132,7 +132,7 @@ class AuditEvent(models.Model):
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse("delete()")
+        _reject("delete()")
 
     def subject_type(self) -> str:
         """Return the subject's "app_label.model", or "" when there is none."""

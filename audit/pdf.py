@@ -379,8 +379,8 @@ def story(data: ReportData) -> list[Flowable]:
 
 
 class _NumberedCanvas(Canvas):
-    """A canvas that holds its pages back until the last one, so each
-    footer can say "page N of M"."""
+    """A canvas that draws its footers after the last page, so each footer
+    can show "Page N of M"."""
 
     footer_text = ""
 

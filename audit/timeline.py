@@ -1,9 +1,9 @@
 """Filtering, paging and exporting the audit timeline.
 
 Pages are keyset pages on `sequence`, newest first. A period becomes a range
-of sequence numbers through two scalar subqueries on the `created` index;
-that holds because the chain never lets `created` go backwards. So every
-page is one query whatever the table's size.
+of sequence numbers through two scalar subqueries on the `created` index,
+which is correct because the chain never lets `created` go backwards. So
+every page is one query whatever the table's size.
 """
 
 import csv

@@ -48,7 +48,7 @@ VIEW_PERMISSION = "audit.view_auditevent"
 
 
 def auditor_required(view: Any) -> Any:
-    """Send anonymous users to log in; answer 403 to users without the right."""
+    """Send anonymous users to the login page, and return 403 without permission."""
     return login_required(
         permission_required(VIEW_PERMISSION, raise_exception=True)(view)
     )
