@@ -3,7 +3,7 @@ import threading
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 
 from audit.chain import EventData, append_event, append_many, verify_chain
 from audit.models import GENESIS_HASH, AuditEvent, ImmutableEventError
@@ -13,9 +13,15 @@ pytestmark = pytest.mark.django_db
 
 
 def _raw(sql: str, params: list) -> None:
+    """Run SQL past every guard, as a PostgreSQL superuser could."""
     table = AuditEvent._meta.db_table
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The replica role skips ordinary triggers, the append-only one too.
+            cursor.execute("SET session_replication_role = replica")
         cursor.execute(sql.format(table=table), params)
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = DEFAULT")
 
 
 def test_chain_links_each_event_to_the_previous():
@@ -59,6 +65,25 @@ def test_chain_refuses_updates_and_deletes():
         AuditEvent(kind="x", summary="y").save()
 
     assert AuditEvent.objects.get().summary == "one"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE {table} SET summary = 'forged'",
+        "UPDATE {table} SET actor_label = 'someone else', actor_id = NULL",
+        "DELETE FROM {table}",
+    ],
+)
+def test_chain_trigger_rejects_raw_sql(postgres_only, sql):
+    record_event("test.ping", "one")
+    table = AuditEvent._meta.db_table
+
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql.format(table=table))
+
+    assert AuditEvent.objects.get(kind="test.ping").summary == "one"
 
 
 def test_chain_rejects_bad_input_naming_the_field():
