@@ -112,8 +112,25 @@ def _style(name: str) -> ParagraphStyle:
     return STYLES[name]
 
 
+# A table row must fit on one page, or ReportLab stops with a LayoutError.
+# A cell of this many characters fills about two thirds of a page in the
+# narrowest wrapped column; longer values, such as a role's full permission
+# list, are cut here and stay complete in the timeline and its exports.
+MAX_CELL_CHARS = 1200
+
+
+def _shortened(text: str) -> str:
+    if len(text) <= MAX_CELL_CHARS:
+        return text
+    cut = len(text) - MAX_CELL_CHARS
+    return (
+        f"{text[:MAX_CELL_CHARS]} … ({cut} more characters; the full value is "
+        "in the timeline's exports)"
+    )
+
+
 def _p(text: Any, style: str = "cell") -> Paragraph:
-    return Paragraph(escape(_plain(text)), _style(style))
+    return Paragraph(escape(_shortened(_plain(text))), _style(style))
 
 
 def _cell(value: Any, max_chars: int, style: str = "cell") -> str | Paragraph:
@@ -125,7 +142,7 @@ def _cell(value: Any, max_chars: int, style: str = "cell") -> str | Paragraph:
     text = _plain(value)
     if len(text) <= max_chars and "\n" not in text:
         return text
-    return Paragraph(escape(text), _style(style))
+    return Paragraph(escape(_shortened(text)), _style(style))
 
 
 def _plain(value: Any) -> str:

@@ -169,6 +169,22 @@ def test_pdf_wraps_long_values():
     assert "".join(raw.split()).count("x" * 300) == 1
 
 
+def test_pdf_cuts_values_taller_than_a_page():
+    permissions = ", ".join(f"Can view model number {n}" for n in range(800))
+    change = FieldChange(
+        9, DAY, "system", "Administrators", "update", "permissions", "", permissions
+    )
+    steps = _playbook()
+    steps.steps[0].parameters = {"script": "y" * 20_000}
+
+    text, pages, _ = _render(_data(other_changes=[change], playbooks=[steps]))
+
+    assert "Can view model number 0" in text
+    assert "Can view model number 799" not in text
+    assert "more characters; the full value is in the timeline's exports" in text
+    assert pages < 12
+
+
 def test_pdf_repeats_table_headers_across_pages():
     text, pages, _ = _render(_data(actions=400, approvals=0))
 
