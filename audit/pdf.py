@@ -113,9 +113,9 @@ def _style(name: str) -> ParagraphStyle:
 
 
 # A table row must fit on one page, or ReportLab stops with a LayoutError.
-# A cell of this many characters fills about two thirds of a page in the
-# narrowest wrapped column; longer values, such as a role's full permission
-# list, are cut here and stay complete in the timeline and its exports.
+# By estimate, this many characters fill about half a page in a value
+# column of a change table. Longer values, such as a role's whole permission
+# list, are cut in the PDF but stay complete in the timeline's exports.
 MAX_CELL_CHARS = 1200
 
 
