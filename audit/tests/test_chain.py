@@ -1,4 +1,5 @@
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from django.core.management import call_command
@@ -44,6 +45,25 @@ def test_chain_times_never_go_backwards():
     first, second = AuditEvent.objects.order_by("sequence")
 
     assert second.created >= first.created
+
+
+def test_chain_details_read_back_with_the_same_hash():
+    details = {
+        "big": 1e20,
+        "small": 1e-7,
+        "plain": 0.1 + 0.2,
+        "nan": float("nan"),
+        "nested": [{"when": datetime(2026, 1, 2, tzinfo=UTC)}, 3, "x"],
+        "text": "Изоляция \u2028 <b>",
+    }
+
+    record_event("test.numbers", "numbers", details=details)
+
+    event = AuditEvent.objects.get(kind="test.numbers")
+    assert event.hash == event.compute_hash()
+    assert event.details["big"] == "1e+20"
+    assert event.details["plain"] == 0.1 + 0.2
+    assert event.details["nested"][0]["when"] == "2026-01-02T00:00:00Z"
 
 
 def test_chain_refuses_updates_and_deletes():
