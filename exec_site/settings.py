@@ -93,6 +93,9 @@ if not ALLOWED_HOSTS:
 
 # The run command serves on EXEC_PORT, so links follow it unless set.
 _port = env_int("EXEC_PORT", 8000, minimum=1, maximum=65535)
+# The organization named on the cover of audit reports.
+EXEC_ORGANIZATION = env_str("EXEC_ORGANIZATION", "Exec") or "Exec"
+
 EXEC_BASE_URL = (
     env_url("EXEC_BASE_URL", f"http://127.0.0.1:{_port}", ("http", "https")) or ""
 ).rstrip("/")
