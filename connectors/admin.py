@@ -95,4 +95,6 @@ class ConnectorAdmin(admin.ModelAdmin):
         for connector in queryset:
             ok, message = check_connector(connector, actor=request.user)
             level = messages.SUCCESS if ok else messages.ERROR
-            self.message_user(request, f"{connector}: {message}", level)
+            # The admin capitalises each message's first letter, so the name
+            # comes after a word and stays as entered.
+            self.message_user(request, f"Connector {connector}: {message}", level)

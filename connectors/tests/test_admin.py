@@ -1,9 +1,13 @@
 """The connector admin: a write-only secret and the connection test."""
 
+import base64
+import logging
+
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from connectors.choices import ConnectorKind
 from connectors.models import Connector
 
 pytestmark = pytest.mark.django_db
@@ -119,8 +123,62 @@ def test_admin_test_connection_unreachable(admin_client, okta_connector, okta_se
 
     messages = run_test_action(admin_client, okta_connector)
 
-    assert "could not connect to" in messages[0]
-    assert okta_connector.base_url in messages[0]
+    assert messages[0] == (
+        f"Connector {okta_connector}: Could not connect to "
+        f"{okta_connector.base_url}/api/v1/users: connection refused. Check the "
+        "URL and that the service is running."
+    )
+    assert "connector=" not in messages[0]
+
+
+def test_admin_test_connection_keeps_name_as_entered(admin_client, receiver):
+    connector = Connector(
+        kind=ConnectorKind.WEBHOOK, name="hook1", base_url=f"{receiver.base_url}/in"
+    )
+    connector.set_secret("whsec_" + base64.b64encode(b"k" * 32).decode())
+    connector.save()
+
+    response = admin_client.post(
+        reverse("admin:connectors_connector_changelist"),
+        {"action": "test_connection", "_selected_action": [connector.pk]},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert "Connector hook1: the receiver accepted a signed test event" in page
+    assert "Hook1" not in page
+
+
+def test_admin_test_connection_slack_body_is_one_line(admin_client, receiver, caplog):
+    caplog.set_level(logging.INFO, logger="connectors.actions")
+    html = "<html>\n<head><title>404 Not Found</title></head>\n" + "<p>x</p>\n" * 200
+    receiver.default = (404, html, {"Content-Type": "text/html"})
+    connector = Connector(kind=ConnectorKind.SLACK, name="alerts")
+    connector.set_secret(f"{receiver.base_url}/services/T0/B0/hooksecret")
+    connector.save()
+
+    messages = run_test_action(admin_client, connector)
+
+    connector.refresh_from_db()
+    logged = [r.getMessage() for r in caplog.records if "checked" in r.getMessage()]
+    assert messages[0].startswith("Connector alerts: Slack rejected the message: ")
+    assert "<html> <head><title>404 Not Found</title></head> <p>x</p>" in messages[0]
+    assert "\n" not in messages[0]
+    assert len(messages[0]) < 400
+    assert "hooksecret" not in messages[0]
+    assert "\n" not in connector.last_check_message
+    assert len(logged) == 1
+    assert "\n" not in logged[0]
+
+
+def test_admin_okta_without_url_says_an_okta(admin_client, okta_server):
+    response = admin_client.post(
+        reverse("admin:connectors_connector_add"), add_form(okta_server, base_url="")
+    )
+
+    assert response.status_code == 200
+    assert "An Okta connector needs a URL" in response.content.decode()
+    assert not Connector.objects.exists()
 
 
 def test_admin_test_connection_without_secret(admin_client, okta_connector):

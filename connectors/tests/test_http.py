@@ -124,7 +124,7 @@ def test_http_read_timeout_is_plain():
     port = listener.getsockname()[1]
     client = HttpClient(f"http://127.0.0.1:{port}", label="test", timeout=(1, 0.3))
     try:
-        with pytest.raises(HttpConnectionError, match="no response from") as caught:
+        with pytest.raises(HttpConnectionError, match="No response from") as caught:
             client.request("GET", "/")
     finally:
         listener.close()

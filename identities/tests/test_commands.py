@@ -46,5 +46,5 @@ def test_commands_match_identity_needs_a_connector(db):
 def test_commands_match_identity_unreachable(okta_connector, okta_server):
     okta_server.stop()
 
-    with pytest.raises(CommandError, match="could not connect"):
+    with pytest.raises(CommandError, match="Could not connect"):
         call_command("match_identity", "jdoe")
