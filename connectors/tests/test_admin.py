@@ -4,6 +4,8 @@ import base64
 import logging
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
@@ -80,6 +82,80 @@ def test_admin_oauth_needs_client_id(admin_client, okta_server):
     assert response.status_code == 200
     assert "client id" in response.content.decode()
     assert not Connector.objects.exists()
+
+
+def oauth_form(okta_server, secret: str, **changes) -> dict:
+    return add_form(
+        okta_server,
+        okta_auth_type="oauth",
+        client_id="0oaservice",
+        secret=secret,
+        **changes,
+    )
+
+
+def pem(key, password: bytes | None = None) -> str:
+    encryption = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    ).decode()
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"),
+    [
+        ("not-a-key-7f3e9", "the private key is not a valid PEM private key"),
+        (pem(ec.generate_private_key(ec.SECP256R1())), "is not an RSA key"),
+        (
+            pem(rsa.generate_private_key(65537, 2048), b"passphrase"),
+            "encrypted with a passphrase",
+        ),
+    ],
+    ids=["not-pem", "ec-key", "encrypted"],
+)
+def test_admin_oauth_rejects_unusable_key(admin_client, okta_server, secret, expected):
+    response = admin_client.post(
+        reverse("admin:connectors_connector_add"), oauth_form(okta_server, secret)
+    )
+
+    page = response.content.decode()
+    errors = response.context["adminform"].form.errors
+    assert response.status_code == 200
+    assert expected in errors["secret"][0]
+    assert errors["secret"][0].startswith("Secret: ")
+    lines = secret.splitlines()
+    assert secret not in page
+    assert lines[len(lines) // 2] not in page
+    assert not Connector.objects.exists()
+
+
+def test_admin_oauth_accepts_rsa_key(admin_client, okta_server, rsa_private_key_pem):
+    response = admin_client.post(
+        reverse("admin:connectors_connector_add"),
+        oauth_form(okta_server, rsa_private_key_pem),
+    )
+
+    connector = Connector.objects.get()
+    assert response.status_code == 302
+    assert connector.get_secret() == rsa_private_key_pem.strip()
+
+
+def test_admin_oauth_checks_stored_token(admin_client, okta_connector, okta_server):
+    response = admin_client.post(
+        reverse("admin:connectors_connector_change", args=[okta_connector.pk]),
+        oauth_form(okta_server, "", name=okta_connector.name),
+    )
+
+    okta_connector.refresh_from_db()
+    errors = response.context["adminform"].form.errors
+    assert response.status_code == 200
+    assert errors["secret"][0].startswith("The stored secret: the private key is")
+    assert okta_server.api_token not in response.content.decode()
+    assert okta_connector.okta_auth_type == "ssws"
 
 
 def test_admin_list_shows_sandbox_label(admin_client, okta_connector):
