@@ -127,6 +127,21 @@ class Connector(models.Model):
             raise ValidationError(errors)
 
 
-# The encrypted secret never goes into the audit trail; `secret_changed` shows
-# that it was replaced.
-auditlog.register(Connector, exclude_fields=["encrypted_secret"])
+def audited_fields(model: type[models.Model], *, exclude: tuple[str, ...] = ()) -> list:
+    """Return the names of a model's own columns for auditlog's include_fields.
+
+    Without such a list, auditlog lists reverse relations (a connector's
+    accounts and links) as changed fields of every new or deleted row.
+    """
+    return [
+        field.name for field in model._meta.concrete_fields if field.name not in exclude
+    ]
+
+
+# The encrypted secret never goes into the audit trail, but `secret_changed`
+# shows that it was replaced.
+auditlog.register(
+    Connector,
+    include_fields=audited_fields(Connector, exclude=("encrypted_secret",)),
+    exclude_fields=["encrypted_secret"],
+)

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from connectors.models import Connector
+from connectors.models import Connector, audited_fields
 
 
 def username_key(username: str) -> str:
@@ -99,5 +99,5 @@ class IdentityLink(models.Model):
         return f"{self.username} → {self.account.login}"
 
 
-auditlog.register(ProviderAccount)
-auditlog.register(IdentityLink)
+auditlog.register(ProviderAccount, include_fields=audited_fields(ProviderAccount))
+auditlog.register(IdentityLink, include_fields=audited_fields(IdentityLink))
