@@ -9,7 +9,7 @@ from connectors.choices import OKTA_DEFAULT_SCOPES, ConnectorKind, OktaAuthType
 from connectors.crypto import decrypt_secret, encrypt_secret
 
 # The message shown when a connector of each kind has no base URL.
-URL_REQUIRED = {
+URL_REQUIRED: dict[str, str] = {
     ConnectorKind.OKTA: "An Okta connector needs a URL, such as "
     "https://your-org.okta.com.",
     ConnectorKind.WEBHOOK: "A webhook connector needs the receiver's URL.",

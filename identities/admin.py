@@ -21,7 +21,7 @@ NOT_OKTA = "Choose an Okta connector; identities link Okta accounts only."
 def okta_connector_field(form: forms.ModelForm) -> None:
     """Limit the connector choices to Okta, with a clear error for any other."""
     field = form.fields.get("connector")
-    if field is None:
+    if not isinstance(field, forms.ModelChoiceField):
         return
     field.queryset = Connector.objects.filter(kind=ConnectorKind.OKTA)
     field.error_messages["invalid_choice"] = NOT_OKTA
@@ -62,8 +62,9 @@ class IdentityLinkForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         okta_connector_field(self)
-        if "account" in self.fields:
-            self.fields["account"].queryset = ProviderAccount.objects.filter(
+        account = self.fields.get("account")
+        if isinstance(account, forms.ModelChoiceField):
+            account.queryset = ProviderAccount.objects.filter(
                 connector__kind=ConnectorKind.OKTA
             ).select_related("connector")
 
@@ -96,6 +97,8 @@ class IdentityLinkAdmin(admin.ModelAdmin):
         if change and "account" not in form.changed_data:
             return
         account = obj.account
+        # NOTE: confirm_link also sets the account's last_read to now, although
+        # the admin confirms the account as stored without reading Okta.
         link = confirm_link(
             obj.username,
             obj.connector,
