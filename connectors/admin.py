@@ -8,7 +8,17 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from connectors.actions import check_connector
+from connectors.choices import ConnectorKind, OktaAuthType
+from connectors.crypto import SecretDecryptionError
 from connectors.models import Connector
+from connectors.okta import load_rsa_private_key
+
+
+class SecretTextarea(forms.Textarea):
+    """A textarea that never renders its value, even after a form error."""
+
+    def format_value(self, value: Any) -> None:
+        return None
 
 
 class ConnectorForm(forms.ModelForm):
@@ -21,7 +31,7 @@ class ConnectorForm(forms.ModelForm):
     secret = forms.CharField(
         required=False,
         strip=True,
-        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+        widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off"}),
         help_text="Okta API token, the service app's private key (PEM), the Slack "
         "webhook URL or whsec_ signing secrets. Never shown again; leave blank "
         "to keep the stored one.",
@@ -48,7 +58,40 @@ class ConnectorForm(forms.ModelForm):
         has_stored = bool(self.instance.pk and self.instance.has_secret)
         if not cleaned.get("secret") and not has_stored:
             self.add_error("secret", "Enter a secret: this connector has none yet.")
+        elif self._uses_okta_oauth(cleaned):
+            self._check_private_key(cleaned.get("secret", ""))
         return cleaned
+
+    @staticmethod
+    def _uses_okta_oauth(cleaned: dict[str, Any]) -> bool:
+        return (
+            cleaned.get("kind") == ConnectorKind.OKTA
+            and cleaned.get("okta_auth_type") == OktaAuthType.OAUTH
+        )
+
+    def _check_private_key(self, entered: str) -> None:
+        """Reject a secret that cannot sign Okta client assertions.
+
+        A blank field keeps the stored secret, which is checked instead, so that
+        switching an API-token connector to OAuth needs the key as well.
+        """
+        if entered:
+            secret, source = entered, "Secret"
+        else:
+            source = "The stored secret"
+            try:
+                secret = self.instance.get_secret()
+            except SecretDecryptionError as error:
+                self.add_error("secret", f"{source}: {error}")
+                return
+        try:
+            load_rsa_private_key(secret)
+        except ValueError as error:
+            self.add_error(
+                "secret",
+                f"{source}: {error}. OAuth needs the service app's RSA private key "
+                "in PEM.",
+            )
 
     def save(self, commit: bool = True) -> Connector:
         connector = super().save(commit=False)
@@ -95,4 +138,6 @@ class ConnectorAdmin(admin.ModelAdmin):
         for connector in queryset:
             ok, message = check_connector(connector, actor=request.user)
             level = messages.SUCCESS if ok else messages.ERROR
-            self.message_user(request, f"{connector}: {message}", level)
+            # The admin capitalises each message's first letter, so the name
+            # comes after a word and stays as entered.
+            self.message_user(request, f"Connector {connector}: {message}", level)

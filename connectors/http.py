@@ -9,6 +9,8 @@ total wait. Sleeping and the clock are injectable, so tests run without waiting.
 import enum
 import logging
 import random
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -417,16 +419,58 @@ class HttpClient:
             )
         except requests.ConnectTimeout:
             raise HttpConnectionError(
-                f"{self.label}: timed out connecting to {self.describe_url(url)} "
-                f"after {self.timeout[0]:g} s"
+                f"Timed out connecting to {self.describe_url(url)} after "
+                f"{self.timeout[0]:g} s. Check the URL and that the service is "
+                "reachable from Exec."
             ) from None
         except requests.ReadTimeout:
             raise HttpConnectionError(
-                f"{self.label}: no response from {self.describe_url(url)} within "
-                f"{self.timeout[1]:g} s"
+                f"No response from {self.describe_url(url)} within "
+                f"{self.timeout[1]:g} s. The service may be overloaded; try again "
+                "later."
             ) from None
-        except requests.ConnectionError:
+        except requests.ConnectionError as error:
             raise HttpConnectionError(
-                f"{self.label}: could not connect to {self.describe_url(url)}; "
-                "check the URL and that the service is reachable"
+                f"Could not connect to {self.describe_url(url)}: "
+                f"{connection_failure(error)}. Check the URL and that the service "
+                "is running."
             ) from None
+
+
+def connection_failure(error: BaseException) -> str:
+    """Name the socket or TLS error under a `requests.ConnectionError` in words.
+
+    `requests` wraps urllib3's MaxRetryError, which wraps NewConnectionError,
+    whose context is the OSError. The walk follows args, `reason` and context.
+    """
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, ConnectionResetError):
+            return "connection reset by the server"
+        if isinstance(current, socket.gaierror):
+            return "the host name could not be resolved"
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return "the TLS certificate could not be verified"
+        if isinstance(current, ssl.SSLError):
+            return "the TLS handshake failed"
+        linked = [*current.args, getattr(current, "reason", None)]
+        linked += [current.__cause__, current.__context__]
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+    return "the connection failed"
+
+
+def short_body(text: str, limit: int = 200) -> str:
+    """Return a response body as one line of at most `limit` characters.
+
+    A receiver may respond with a whole HTML page, but a message or log line
+    only needs its start.
+    """
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

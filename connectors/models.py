@@ -8,6 +8,13 @@ from django.utils import timezone
 from connectors.choices import OKTA_DEFAULT_SCOPES, ConnectorKind, OktaAuthType
 from connectors.crypto import decrypt_secret, encrypt_secret
 
+# The message shown when a connector of each kind has no base URL.
+URL_REQUIRED: dict[str, str] = {
+    ConnectorKind.OKTA: "An Okta connector needs a URL, such as "
+    "https://your-org.okta.com.",
+    ConnectorKind.WEBHOOK: "A webhook connector needs the receiver's URL.",
+}
+
 
 class Connector(models.Model):
     """An account at a vendor (Okta, Slack, a webhook receiver) that actions use.
@@ -110,9 +117,9 @@ class Connector(models.Model):
 
     def clean(self) -> None:
         errors = {}
-        needs_url = self.kind in (ConnectorKind.OKTA, ConnectorKind.WEBHOOK)
-        if needs_url and not self.base_url:
-            errors["base_url"] = f"A {self.get_kind_display()} connector needs a URL."
+        missing_url = URL_REQUIRED.get(self.kind)
+        if missing_url and not self.base_url:
+            errors["base_url"] = missing_url
         is_oauth = self.okta_auth_type == OktaAuthType.OAUTH
         if self.kind == ConnectorKind.OKTA and is_oauth and not self.client_id:
             errors["client_id"] = "OAuth needs the service app's client id."
@@ -120,6 +127,21 @@ class Connector(models.Model):
             raise ValidationError(errors)
 
 
-# The encrypted secret never goes into the audit trail; `secret_changed` shows
-# that it was replaced.
-auditlog.register(Connector, exclude_fields=["encrypted_secret"])
+def audited_fields(model: type[models.Model], *, exclude: tuple[str, ...] = ()) -> list:
+    """Return the names of a model's own columns for auditlog's include_fields.
+
+    Without such a list, auditlog lists reverse relations (a connector's
+    accounts and links) as changed fields of every new or deleted row.
+    """
+    return [
+        field.name for field in model._meta.concrete_fields if field.name not in exclude
+    ]
+
+
+# The encrypted secret never goes into the audit trail, but `secret_changed`
+# shows that it was replaced.
+auditlog.register(
+    Connector,
+    include_fields=audited_fields(Connector, exclude=("encrypted_secret",)),
+    exclude_fields=["encrypted_secret"],
+)

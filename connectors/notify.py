@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from connectors.http import HttpClient, RateLimitStyle, RetryPolicy
+from connectors.http import HttpClient, RateLimitStyle, RetryPolicy, short_body
 
 if TYPE_CHECKING:
     from connectors.models import Connector
@@ -89,9 +89,9 @@ def send_slack(
         policy=policy,
     )
     response = http.request("POST", url, json=payload)
-    body = response.text.strip()[:200]
-    if response.status_code == 200 and body == "ok":
+    if response.status_code == 200 and response.text.strip() == "ok":
         return
+    body = short_body(response.text)
     if response.status_code in SLACK_BROKEN_STATUSES:
         raise DeliveryError(
             f"Slack rejected the message: HTTP {response.status_code} {body}; the "

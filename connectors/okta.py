@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import requests
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -169,6 +170,32 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def load_rsa_private_key(private_key_pem: str) -> rsa.RSAPrivateKey:
+    """Load an unencrypted RSA private key in PEM, or raise ValueError.
+
+    The message never contains the key, so forms and logs may show it.
+    """
+    try:
+        key = serialization.load_pem_private_key(
+            private_key_pem.encode(), password=None
+        )
+    except TypeError:
+        raise ValueError(
+            "the private key is encrypted with a passphrase; export it without one"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ValueError(
+            "the private key is not a valid PEM private key; paste the whole key, "
+            "from -----BEGIN PRIVATE KEY----- to -----END PRIVATE KEY-----"
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(
+            "the private key is not an RSA key; Exec signs with RS256, so give the "
+            "service app an RSA key"
+        )
+    return key
+
+
 def sign_client_assertion(
     private_key_pem: str,
     *,
@@ -178,9 +205,7 @@ def sign_client_assertion(
     now: float | None = None,
 ) -> str:
     """Sign the RS256 client-assertion JWT a service app sends for a token."""
-    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("the private key must be an RSA key in PEM format")
+    key = load_rsa_private_key(private_key_pem)
 
     issued = int(now if now is not None else time.time())
     header = {"alg": "RS256", "typ": "JWT"}

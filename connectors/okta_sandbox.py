@@ -9,6 +9,7 @@ writes and a `next` link on a full last page.
 """
 
 import base64
+import hashlib
 import json
 import re
 import secrets
@@ -59,6 +60,16 @@ ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 def new_id(prefix: str) -> str:
     """Return an id shaped like Okta's: a 3-letter prefix and 17 characters."""
     return prefix + "".join(secrets.choice(ALPHABET) for _ in range(17))
+
+
+def stable_id(prefix: str, seed: str) -> str:
+    """Return an Okta-shaped id derived from `seed`, the same on every start."""
+    digest = int.from_bytes(hashlib.sha256(seed.encode()).digest(), "big")
+    characters = []
+    for _ in range(17):
+        digest, index = divmod(digest, len(ALPHABET))
+        characters.append(ALPHABET[index])
+    return prefix + "".join(characters)
 
 
 def _timestamp(epoch: float) -> str:
@@ -224,7 +235,10 @@ class SandboxState:
             return group
 
     def new_api_token(self) -> str:
-        token = "00" + secrets.token_urlsafe(30)
+        return self.add_api_token("00" + secrets.token_urlsafe(30))
+
+    def add_api_token(self, token: str) -> str:
+        """Accept `token` as an SSWS API token, such as one a connector stores."""
         self.api_tokens.add(token)
         return token
 
@@ -987,7 +1001,9 @@ def add_sample_directory(state: SandboxState) -> None:
     """Fill the sandbox with the sample people and groups the demo uses.
 
     Joren's Windows account is CORP\\joren, but his Okta login is
-    joren.m@example.com, so only the mapped samAccountName finds him.
+    joren.m@example.com, so only the mapped samAccountName finds him. User ids
+    derive from the login, so identity links confirmed against the sandbox
+    still point at the same people after a restart.
     """
     ad = {"provider": "ACTIVE_DIRECTORY", "provider_name": "corp.example.com"}
     people = [
@@ -1007,7 +1023,15 @@ def add_sample_directory(state: SandboxState) -> None:
         ("old.leaver@example.com", "Old", "Leaver", "DEPROVISIONED", "oleaver"),
     ]
     for login, first, last, status, sam in people:
-        state.add_user(login, first, last, status=status, samAccountName=sam, **ad)
+        state.add_user(
+            login,
+            first,
+            last,
+            status=status,
+            user_id=stable_id("00u", login),
+            samAccountName=sam,
+            **ad,
+        )
     state.add_group("SOC Quarantine", description="Users under incident response")
     state.add_group("Finance", description="Finance team")
     state.add_group(

@@ -24,7 +24,12 @@ logger = logging.getLogger(__name__)
 LOCAL_ACCOUNTS = frozenset(
     {"administrator", "system", "defaultaccount", "guest", "localservice"}
 )
-MIN_NAME_SIMILARITY = 50
+# A name part at least this similar (rapidfuzz ratio, 0-100) counts as the same
+# name spelled differently: Jon and John score 86, Jane and John 50.
+MIN_PART_SIMILARITY = 75
+# The highest score of a person who shares only one name part, such as Jane Doe
+# for John Doe, so that an approver does not take them for a likely match.
+MAX_DIFFERENT_PART_SCORE = 40
 
 
 def normalize(text: str) -> str:
@@ -163,8 +168,9 @@ class Matcher:
         ranked = sorted(
             self.found.values(), key=lambda c: (-c.score, c.login.casefold())
         )
+        # DEBUG, because match_identity prints the same lines on stdout.
         for candidate in ranked:
-            logger.info(
+            logger.debug(
                 "identity candidate connector=%s okta_user_id=%s score=%d reasons=%s",
                 self.connector.pk,
                 candidate.okta_user_id,
@@ -193,7 +199,7 @@ def find_candidates(
     else:
         _by_account_name(matcher, account)
     if not matcher.found:
-        matcher.notes.append(f"no Okta user matches {endpoint_user!r}")
+        matcher.notes.append(f"no Okta user matches {endpoint_user}")
     return matcher.result()
 
 
@@ -273,20 +279,23 @@ def _by_account_name(matcher: Matcher, account: EndpointAccount) -> None:
             matcher.add(user, 90 if account.upn else 96, reason)
 
     attribute = matcher.connector.sam_attribute
+    hits: list[dict[str, Any]] = []
     if attribute:
         hits = matcher.query(search=f"profile.{attribute} eq {quote_value(name)}")
         for user in hits:
             matcher.add(user, 95, f"profile.{attribute} equals the account name {name}")
-        if not hits:
-            matcher.notes.append(
-                f"search for profile.{attribute} = {name} found nothing; the "
-                "search index may lag recent changes by a few seconds"
-            )
 
     # Okta resolves a login's short name only when exactly one login has it.
     shortname = matcher.get(name) if "@" not in name else None
     if shortname is not None:
         matcher.add(shortname, 88, f"login local part equals the account name {name}")
+
+    # The lag matters only when no rule found the user.
+    if attribute and not hits and not matcher.found:
+        matcher.notes.append(
+            f"search for profile.{attribute} = {name} found nothing; the "
+            "search index may lag recent changes by a few seconds"
+        )
 
 
 def _by_display_name(matcher: Matcher, display_name: str) -> None:
@@ -312,14 +321,106 @@ def _by_display_name(matcher: Matcher, display_name: str) -> None:
             f"search for the name {display_name} found nothing; the search index "
             "may lag recent changes by a few seconds"
         )
-    expected_name = display_name.casefold()
     for user in hits:
         profile = user.get("profile") or {}
-        full = f"{profile.get('firstName', '')} {profile.get('lastName', '')}"
-        similarity = round(
-            fuzz.token_sort_ratio(expected_name, normalize(full).casefold())
+        scored = score_name(
+            first,
+            last,
+            profile.get("firstName") or "",
+            profile.get("lastName") or "",
         )
-        if similarity < MIN_NAME_SIMILARITY:
-            continue
-        score = 88 if similarity == 100 else round(similarity * 0.8)
-        matcher.add(user, score, f"display name similar: {similarity}")
+        if scored is not None:
+            matcher.add(user, *scored)
+
+
+def score_name(
+    first: str, last: str, candidate_first: str, candidate_last: str
+) -> tuple[int, str] | None:
+    """Score a person's name against the expected one; None drops the candidate.
+
+    Each part is compared on its own, so a shared last name cannot lift a
+    different first name (John Doe against Jane Doe) into a likely match. The
+    swapped order ("Doe John") counts as well.
+    """
+    expected = (_name_key(first), _name_key(last))
+    found = (_name_key(candidate_first), _name_key(candidate_last))
+    if not expected[0]:
+        return _score_single_name(last, candidate_first, candidate_last)
+    swapped = (found[1], found[0])
+    straight_score = _part_similarities(expected, found)
+    swapped_score = _part_similarities(expected, swapped)
+    is_swapped = _name_rank(swapped_score) > _name_rank(straight_score)
+    first_similarity, last_similarity = swapped_score if is_swapped else straight_score
+    order = " (first and last name swapped)" if is_swapped else ""
+
+    if first_similarity == last_similarity == 100:
+        return 88, f"display name similar: 100{order}"
+    first_same = first_similarity >= MIN_PART_SIMILARITY
+    last_same = last_similarity >= MIN_PART_SIMILARITY
+    whole = round(fuzz.token_sort_ratio(" ".join(expected), " ".join(found)))
+    if first_same and last_same:
+        return round(whole * 0.8), f"display name similar: {whole}{order}"
+    if not first_same and not last_same:
+        return None
+    score = min(round(whole * 0.5), MAX_DIFFERENT_PART_SCORE)
+    names = (first, last, candidate_first, candidate_last)
+    return score, _one_part_reason(names, first_same=first_same, swapped=is_swapped)
+
+
+def _one_part_reason(
+    names: tuple[str, str, str, str], *, first_same: bool, swapped: bool
+) -> str:
+    """Say which name part two people share and which one differs."""
+    first, last, candidate_first, candidate_last = names
+    if swapped:
+        shared, other = (
+            (candidate_last, candidate_first)
+            if first_same
+            else (candidate_first, candidate_last)
+        )
+        expected_other = last if first_same else first
+        return (
+            f"same name {shared} in swapped order, but {other} differs from "
+            f"{expected_other}"
+        )
+    if first_same:
+        return (
+            f"same first name {candidate_first}, but a different last name: "
+            f"{candidate_last}, not {last}"
+        )
+    return (
+        f"same last name {candidate_last}, but a different first name: "
+        f"{candidate_first}, not {first}"
+    )
+
+
+def _name_key(part: str) -> str:
+    return normalize(part).casefold()
+
+
+def _part_similarities(
+    expected: tuple[str, str], found: tuple[str, str]
+) -> tuple[int, int]:
+    """Return the similarity (0-100) of the first names and of the last names."""
+    return (
+        round(fuzz.ratio(expected[0], found[0])),
+        round(fuzz.ratio(expected[1], found[1])),
+    )
+
+
+def _name_rank(similarities: tuple[int, int]) -> tuple[int, int]:
+    """Order comparisons by how many parts are the same name, then by total."""
+    same_parts = sum(part >= MIN_PART_SIMILARITY for part in similarities)
+    return same_parts, sum(similarities)
+
+
+def _score_single_name(
+    name: str, candidate_first: str, candidate_last: str
+) -> tuple[int, str] | None:
+    """Score a one-word name, such as "Doe," from a directory, low at best."""
+    full = f"{candidate_first} {candidate_last}"
+    similarity = round(fuzz.token_set_ratio(_name_key(name), _name_key(full)))
+    if similarity < MIN_PART_SIMILARITY:
+        return None
+    score = min(round(similarity * 0.5), MAX_DIFFERENT_PART_SCORE)
+    return score, f"only one name given: {name} is similar to {full} ({similarity})"

@@ -81,6 +81,25 @@ def test_crypto_connector_audit_log_excludes_secret():
 
 
 @pytest.mark.django_db
+def test_crypto_audit_log_lists_only_columns(admin_client, okta_server):
+    from auditlog.models import LogEntry
+    from django.urls import reverse
+
+    from connectors.tests.test_admin import add_form
+
+    admin_client.post(reverse("admin:connectors_connector_add"), add_form(okta_server))
+    connector = Connector.objects.get()
+    columns = {field.name for field in Connector._meta.concrete_fields}
+
+    created = LogEntry.objects.get_for_object(connector).get()
+    assert set(created.changes_dict) <= columns - {"encrypted_secret"}
+    assert "name" in created.changes_dict
+    assert "accounts" not in created.changes_dict
+    assert "identity_links" not in created.changes_dict
+    assert "identities." not in created.changes_str
+
+
+@pytest.mark.django_db
 def test_crypto_rotate_command_reencrypts_all(settings):
     from io import StringIO
 

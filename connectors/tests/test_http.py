@@ -1,6 +1,7 @@
 """The shared HTTP layer: rate-limit headers, retries, tokens, redaction."""
 
 import logging
+import socket
 from email.utils import formatdate
 
 import pytest
@@ -13,6 +14,7 @@ from connectors.http import (
     RetryPolicy,
     TokenCache,
     rate_limit_wait,
+    short_body,
 )
 
 
@@ -124,7 +126,7 @@ def test_http_read_timeout_is_plain():
     port = listener.getsockname()[1]
     client = HttpClient(f"http://127.0.0.1:{port}", label="test", timeout=(1, 0.3))
     try:
-        with pytest.raises(HttpConnectionError, match="no response from") as caught:
+        with pytest.raises(HttpConnectionError, match="No response from") as caught:
             client.request("GET", "/")
     finally:
         listener.close()
@@ -204,3 +206,31 @@ def test_token_cache_invalidate_keeps_newer_token():
     cache.invalidate("k", "a")  # a late worker drops its stale token
 
     assert cache.get("k", lambda: ("c", 3600)) == "b"
+
+
+def test_http_short_body_is_one_line():
+    body = "<html>\n  <body>\n" + "word " * 100 + "\n</body></html>"
+
+    line = short_body(body, limit=50)
+
+    assert "\n" not in line
+    assert len(line) == 50
+    assert line.startswith("<html> <body> word word")
+    assert line.endswith("…")
+    assert short_body("  ok \n") == "ok"
+
+
+def test_http_connection_refused_is_named():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()
+    client = HttpClient(f"http://127.0.0.1:{port}", label="test", timeout=(1, 1))
+
+    with pytest.raises(HttpConnectionError) as caught:
+        client.request("GET", "/api")
+
+    assert str(caught.value) == (
+        f"Could not connect to http://127.0.0.1:{port}/api: connection refused. "
+        "Check the URL and that the service is running."
+    )

@@ -400,7 +400,7 @@ def test_okta_connection_refused_is_plain(okta_server):
         HttpClient(okta_server.base_url, label="okta test", timeout=(1, 1))
     )
 
-    with pytest.raises(Exception, match="could not connect to") as caught:
+    with pytest.raises(Exception, match="Could not connect to") as caught:
         client.list_users()
 
     assert caught.value.transient

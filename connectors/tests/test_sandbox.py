@@ -16,8 +16,11 @@ from connectors.management.commands.okta_sandbox import (
     configure_connector,
 )
 from connectors.models import Connector
-from connectors.okta_sandbox import SandboxState
+from connectors.okta import OktaClient
+from connectors.okta_sandbox import SandboxState, add_sample_directory, stable_id
+from exec_site.testing import subprocess_env
 
+ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = Path("/work/shared/data/okta-openapi/management.yaml")
 
 
@@ -220,30 +223,111 @@ def test_sandbox_configure_creates_then_updates_connector():
     assert connector.get_secret() == "00token-two"
 
 
-def test_sandbox_command_prints_url_and_token():
+def start_command(queue: str, *arguments: str) -> tuple[subprocess.Popen, list[str]]:
+    """Start `manage.py okta_sandbox` on the test database; return its lines.
+
+    Reads the output up to "Press Ctrl-C to stop.", or to the end if it exits.
+    """
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "okta_sandbox", "--port", "0"],
-        cwd=Path(__file__).resolve().parents[2],
+        [sys.executable, "manage.py", "okta_sandbox", *arguments],
+        cwd=ROOT,
+        env=subprocess_env(queue),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines = []
+    for line in process.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.startswith("Press Ctrl-C"):
+            break
+    return process, lines
+
+
+def stop_command(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def get_joren(base_url: str, token: str) -> requests.Response:
+    return requests.get(
+        f"{base_url}/api/v1/users/joren.m@example.com",
+        headers={"Authorization": f"SSWS {token}"},
+        timeout=5,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sandbox_command_prints_url_and_token(private_task_queue):
+    process, lines = start_command(private_task_queue, "--port", "0")
     try:
-        lines = [process.stdout.readline() for _ in range(3)]
         base_url = lines[1].split()[-1]
         token = lines[2].split()[2]
-        answer = requests.get(
-            f"{base_url}/api/v1/users/joren.m@example.com",
-            headers={"Authorization": f"SSWS {token}"},
-            timeout=5,
-        )
+        answer = get_joren(base_url, token)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_command(process)
 
     assert "It is NOT Okta" in lines[0]
     assert base_url.startswith("http://127.0.0.1:")
     assert answer.json()["profile"]["samAccountName"] == "joren"
+    assert lines[-2] == (
+        f"Connector {CONNECTOR_NAME!r} does not use this server. To point it here, "
+        "stop this one and run: python manage.py okta_sandbox --port "
+        f"{base_url.rsplit(':', 1)[1]} --configure"
+    )
+    assert not Connector.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sandbox_command_restart_keeps_connector(private_task_queue):
+    first, first_lines = start_command(private_task_queue, "--port", "0", "--configure")
+    stop_command(first)
+    connector = Connector.objects.get(name=CONNECTOR_NAME)
+
+    second, second_lines = start_command(private_task_queue)
+    try:
+        checked = OktaClient.for_connector(connector).check()
+        joren = get_joren(connector.base_url, connector.get_secret())
+    finally:
+        stop_command(second)
+
+    assert "--configure is needed only once" in first_lines[-2]
+    assert second_lines[1] == first_lines[1]
+    assert second_lines[2] == first_lines[2]
+    assert second_lines[-2] == (
+        f"Connector {CONNECTOR_NAME!r} (id {connector.pk}) already uses this URL "
+        "and token."
+    )
+    assert checked.startswith(f"connected to {connector.base_url}")
+    assert joren.json()["id"] == stable_id("00u", "joren.m@example.com")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sandbox_command_accepts_given_token(private_task_queue):
+    process, lines = start_command(
+        private_task_queue, "--port", "0", "--token", "00given-token"
+    )
+    try:
+        base_url = lines[1].split()[-1]
+        accepted = get_joren(base_url, "00given-token")
+        rejected = get_joren(base_url, "00other-token")
+    finally:
+        stop_command(process)
+
+    assert lines[2].split()[2] == "00given-token"
+    assert accepted.status_code == 200
+    assert rejected.status_code == 401
+
+
+def test_sandbox_sample_ids_same_on_every_start():
+    first, second = SandboxState(), SandboxState()
+    add_sample_directory(first)
+    add_sample_directory(second)
+
+    assert sorted(first.users) == sorted(second.users)
+    assert len(first.users) == 14
+    for user_id in first.users:
+        assert re.fullmatch(r"00u[0-9A-Za-z]{17}", user_id)
 
 
 def test_sandbox_state_ids_have_okta_shape():

@@ -134,3 +134,17 @@ def test_confirm_link_admin_list_query_count(
 
     assert page.status_code == 200
     assert "user19@example.com" in page.content.decode()
+
+
+def test_confirm_link_audit_lists_only_columns(okta_connector):
+    from auditlog.models import LogEntry
+
+    link = confirm_link(
+        "CORP\\joren", okta_connector, "00u1", "j@example.com", actor=None
+    )
+
+    for instance in (link, link.account):
+        columns = {field.name for field in type(instance)._meta.concrete_fields}
+        entry = LogEntry.objects.get_for_object(instance).get()
+        assert set(entry.changes_dict) <= columns
+        assert "links" not in entry.changes_dict

@@ -189,7 +189,7 @@ def test_okta_action_disabled_connector(okta_connector, johns):
 def test_okta_action_unreachable_is_transient(okta_server, johns):
     okta_server.stop()
 
-    with pytest.raises(TransientError, match="could not connect"):
+    with pytest.raises(TransientError, match="Could not connect"):
         get_action("okta.suspend").execute(context(chosen=option(johns[1])))
 
 

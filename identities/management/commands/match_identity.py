@@ -55,8 +55,14 @@ class Command(BaseCommand):
                 raise CommandError(f"--connector: no Okta connector named {name!r}")
             return found
         choices = list(connectors[:2])
-        if len(choices) != 1:
-            names = ", ".join(c.name for c in connectors) or "none"
+        if not choices:
+            raise CommandError(
+                "No Okta connector is configured. For a demo, run "
+                "`python manage.py okta_sandbox --configure`; for a real org, add "
+                "an Okta connector under Connectors in the admin."
+            )
+        if len(choices) > 1:
+            names = ", ".join(c.name for c in connectors)
             raise CommandError(
                 f"give --connector NAME; Okta connectors configured: {names}"
             )
