@@ -202,7 +202,7 @@ class Step(models.Model):
     action = models.CharField(max_length=100)
     parameters = models.JSONField(default=dict, blank=True)
     requires_approval = models.BooleanField(default=False)
-    approval_timeout_minutes = models.PositiveIntegerField(default=240)
+    approval_timeout_minutes = models.PositiveIntegerField(default=24 * 60)
     timeout_seconds = models.PositiveIntegerField(
         default=300, help_text="A step still running after this is treated as lost."
     )
@@ -322,7 +322,7 @@ class StepRun(models.Model):
     action = models.CharField(max_length=100)
     parameters = models.JSONField(default=dict, blank=True)
     requires_approval = models.BooleanField(default=False)
-    approval_timeout_minutes = models.PositiveIntegerField(default=240)
+    approval_timeout_minutes = models.PositiveIntegerField(default=24 * 60)
     timeout_seconds = models.PositiveIntegerField(default=300)
     max_attempts = models.PositiveIntegerField(default=3)
     backoff_seconds = models.PositiveIntegerField(default=30)
