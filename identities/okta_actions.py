@@ -132,9 +132,9 @@ class OktaUserAction(Action):
     def approval_options(self, context: ActionContext) -> list[dict[str, Any]]:
         """Offer the ranked Okta candidates for the run's user, best first.
 
-        A connector that cannot be asked is skipped with a log line, so the
-        other connectors' candidates are still offered; with none at all the
-        approvals app shows that the action listed no options.
+        A connector that cannot be reached is skipped with a log line, so the
+        other connectors' candidates are still offered. When no connector
+        answers, the approvals app shows that the action listed no options.
         """
         from identities import candidates_for
 
@@ -213,8 +213,8 @@ class OktaUserAction(Action):
 
     def describe(self, context: ActionContext) -> str:
         user = context.endpoint_user
-        whom = f" for {endpoint_username(user)}" if user is not None else ""
-        return f"{self.label}{whom}: the Okta account chosen in this approval"
+        target = f" for {endpoint_username(user)}" if user is not None else ""
+        return f"{self.label}{target}: the Okta account chosen in this approval"
 
 
 @register
