@@ -201,18 +201,35 @@ class CollectForensics(_CollectAction):
 
 @register
 class CollectFile(_CollectAction):
+    """Collect one file; a path that renders empty skips the step.
+
+    A playbook that collects `{{ detection.file_path }}` also runs for
+    detections that name no file, and those should not fail the run.
+    """
+
     name = "endpoint.collect_file"
     label = "Collect a file"
     task_type = "collect_file"
     parameters_schema = {
         "type": "object",
         "properties": {
-            "path": {"type": "string", "minLength": 1},
+            "path": {
+                "type": "string",
+                "description": "Absolute path on the endpoint, usually "
+                "{{ detection.file_path }}; when it renders empty the step "
+                "succeeds as skipped and queues no task.",
+            },
             "expires_hours": {"type": "integer", "minimum": 1, "maximum": 720},
         },
         "required": ["path"],
         "additionalProperties": False,
     }
+
+    def execute(self, context: ActionContext) -> dict[str, Any]:
+        if not context.parameters["path"].strip():
+            logger.info("file collection skipped, no path run_id=%s", context.run.pk)
+            return {"skipped": "the detection names no file"}
+        return super().execute(context)
 
 
 @register
