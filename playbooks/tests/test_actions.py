@@ -353,3 +353,40 @@ def test_collect_file_skips_without_path(
         assert step_run.result == {"skipped": "the detection names no file"}
         run.refresh_from_db()
         assert run.status == RunStatus.SUCCEEDED
+
+
+def test_notify_email_defaults_to_administrators(queue, make_playbook, endpoint):
+    from django.contrib.auth.models import Group, User
+
+    User.objects.create_superuser("root", "root@example.com", "x")
+    admin = User.objects.create_user("ada", "ada@example.com")
+    admin.groups.add(Group.objects.get(name="Administrators"))
+    User.objects.create_user("resp", "resp@example.com")
+    User.objects.create_user("gone", "gone@example.com", is_active=False)
+    playbook = make_playbook(
+        steps=[{"action": "notify.email", "parameters": {"subject": "s", "body": "b"}}]
+    )
+
+    run = start(queue, playbook, endpoint=endpoint)
+    queue.drain()
+
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["ada@example.com", "root@example.com"]
+    assert run.step_runs.get().status == StepStatus.SUCCEEDED
+
+
+def test_notify_email_without_any_address_fails(queue, make_playbook, endpoint):
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("root", "", "x")
+    playbook = make_playbook(
+        steps=[{"action": "notify.email", "parameters": {"subject": "s", "body": "b"}}]
+    )
+
+    run = start(queue, playbook, endpoint=endpoint)
+    queue.drain()
+
+    step_run = run.step_runs.get()
+    assert mail.outbox == []
+    assert step_run.status == StepStatus.FAILED
+    assert "no active administrator has an email address" in step_run.error
