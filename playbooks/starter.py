@@ -130,12 +130,15 @@ STARTER_PLAYBOOKS: list[dict[str, Any]] = [
     {
         "name": DECOMMISSION_STALE,
         "description": "Every day, decommission endpoints missing for more than "
-        "30 days. Contained endpoints and those on legal hold are left alone.",
+        "30 days. Contained endpoints and those on legal hold are not selected.",
         "trigger_type": "schedule",
         "trigger_config": {"cron": "0 3 * * *", "timezone": "UTC"},
         "conditions": [
             {"field": "endpoint.status", "operator": "eq", "value": "missing"},
             {"field": "endpoint.last_seen", "operator": "lte", "value": "now-30d"},
+            # Decommissioning refuses these, so selecting them would only fail.
+            {"field": "endpoint.contained", "operator": "eq", "value": False},
+            {"field": "endpoint.legal_hold", "operator": "eq", "value": False},
         ],
         "target_kind": "endpoint",
         "cooldown_minutes": 0,

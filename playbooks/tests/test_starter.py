@@ -1,11 +1,12 @@
 """The starter playbooks pass the admin's checks and load once."""
 
+import datetime as dt
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 
-from playbooks.models import Playbook, Step
+from playbooks.models import Playbook, PlaybookRun, Step
 from playbooks.starter import (
     COMPROMISED_ENDPOINT,
     STARTER_PLAYBOOKS,
@@ -95,3 +96,55 @@ def test_starter_recreates_only_missing():
 
     assert result.created == [COMPROMISED_ENDPOINT]
     assert len(result.kept) == len(STARTER_PLAYBOOKS) - 1
+
+
+def test_starter_watched_endpoint_needs_tag(queue, make_endpoint, now):
+    from endpoints.models import Tag
+    from playbooks.starter import WATCHED_ENDPOINT_ONLINE
+    from playbooks.tests.test_triggers import change_status
+
+    load_starter_playbooks()
+    watched = make_endpoint(status="offline")
+    watched.tags.add(Tag.objects.create(name="investigate"))
+    other = make_endpoint(status="offline")
+
+    queue.call(change_status, watched, "online", now)
+    queue.call(change_status, other, "online", now)
+
+    runs = list(PlaybookRun.objects.all())
+    assert [run.playbook.name for run in runs] == [WATCHED_ENDPOINT_ONLINE]
+    assert runs[0].endpoint == watched
+
+
+def test_starter_uninstall_notifies(queue, make_endpoint, now):
+    from playbooks.starter import SENSOR_UNINSTALLED
+    from playbooks.tests.test_triggers import change_status
+
+    load_starter_playbooks()
+    endpoint = make_endpoint(status="online")
+
+    queue.call(change_status, endpoint, "uninstalled", now)
+
+    run = PlaybookRun.objects.get()
+    assert run.playbook.name == SENSOR_UNINSTALLED
+
+
+def test_starter_decommission_selects_stale(queue, make_endpoint, now):
+    from playbooks import triggers
+    from playbooks.starter import DECOMMISSION_STALE
+
+    load_starter_playbooks()
+    long_ago = now - dt.timedelta(days=31)
+    stale = make_endpoint(status="missing", last_seen=long_ago)
+    make_endpoint(status="missing", last_seen=now - dt.timedelta(days=29))
+    make_endpoint(status="missing", last_seen=long_ago, legal_hold=True)
+    make_endpoint(status="missing", last_seen=long_ago, contained=True)
+    make_endpoint(status="offline", last_seen=long_ago)
+    playbook = Playbook.objects.get(name=DECOMMISSION_STALE)
+    due = playbook.next_run
+
+    runs = queue.call(triggers.run_due_schedules, due)
+
+    assert [run.endpoint for run in runs] == [stale]
+    assert runs[0].playbook == playbook
+    assert due - now <= dt.timedelta(days=1)
