@@ -288,9 +288,9 @@ class Suspend(OktaUserAction):
         if not context.parameters.get("clear_sessions", False):
             return super().describe(context)
         user = context.endpoint_user
-        whom = f" for {endpoint_username(user)}" if user is not None else ""
+        for_user = f" for {endpoint_username(user)}" if user is not None else ""
         return (
-            f"Suspend Okta user{whom} and clear all their sessions: the Okta "
+            f"Suspend Okta user{for_user} and clear all their sessions: the Okta "
             "account chosen in this approval"
         )
 

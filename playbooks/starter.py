@@ -160,6 +160,8 @@ class StarterPlaybookError(Exception):
 
 @dataclass
 class LoadResult:
+    """The names of the starter playbooks created, and of those left unchanged."""
+
     created: list[str]
     kept: list[str]
 

@@ -1,10 +1,10 @@
 """The README's walkthrough, end to end, with the real parts `make run` starts.
 
-A live server, a django-q2 cluster, this machine's agent started by
-run_local_agent and the fake Okta: a Wazuh alert about this machine runs the
-starter playbook, which collects evidence, waits for an approval, suspends the
-chosen Okta account and mails the administrators; the audit chain verifies and
-its report names the playbook.
+The parts are a live server, a django-q2 cluster, this machine's agent started
+by run_local_agent, and the fake Okta. A Wazuh alert about this machine runs the
+starter playbook. The run collects evidence, waits for an approval, suspends
+the chosen Okta account and mails the administrators. Then the audit chain
+verifies and its report names the playbook.
 """
 
 import io
@@ -94,7 +94,7 @@ def finished(run: PlaybookRun) -> bool:
 def test_walkthrough_detection_to_audit_report(
     settings, task_cluster, local_agent, okta_server, tmp_path
 ):
-    # The live server answers check-ins, so agents come back every 5 s.
+    # The live server sends this interval to the agent at each check-in.
     settings.EXEC_CHECKIN_INTERVAL = 5
     settings.VAR_DIR = tmp_path
     User.objects.create_superuser("admin", "admin@localhost", "x")

@@ -75,7 +75,7 @@ class SendEmail(Action):
         recipients = parameters.get("recipients") or administrator_emails()
         if not recipients:
             raise PermanentError(
-                "no recipients: no active administrator has an email address; set "
+                "missing recipients: no active administrator has an email address; set "
                 "one on an administrator's account or list recipients in the step"
             )
         try:
@@ -92,8 +92,8 @@ class SendEmail(Action):
 
     def describe(self, context: ActionContext) -> str:
         recipients = ", ".join(context.parameters.get("recipients", []))
-        whom = recipients or "the administrators"
-        return f"Send the mail {context.parameters.get('subject')!r} to {whom}"
+        addressees = recipients or "the administrators"
+        return f"Send the mail {context.parameters.get('subject')!r} to {addressees}"
 
 
 _TAG_SCHEMA = {

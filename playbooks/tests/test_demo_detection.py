@@ -73,6 +73,8 @@ def test_demo_detection_sends_and_matches(settings, tmp_path):
     assert detection.endpoint_user == user
 
 
-def test_demo_detection_record_user_needs_endpoint():
+def test_demo_detection_record_user_needs_endpoint(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+
     with pytest.raises(CommandError, match="no endpoint named"):
         demo("--user", "joren", "--record-user", "--hostname", "nowhere")

@@ -47,20 +47,26 @@ def enrolled_endpoint(config_path: Path, server_url: str) -> Endpoint | None:
 
 
 def wait_for_server(base_url: str, timeout: float) -> None:
-    """Poll /healthz until the web server answers, whatever its status."""
+    """Poll /healthz until the web server responds with any status."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            # Any status counts: a 503 while the cluster starts is an answer.
+            # Any status counts, such as a 503 while the cluster starts.
             requests.get(f"{base_url}/healthz", timeout=2)
             return
         except requests.RequestException as error:
             if time.monotonic() > deadline:
                 raise CommandError(
-                    f"the web server at {base_url} did not answer /healthz within "
+                    f"the web server at {base_url} did not respond to /healthz within "
                     f"{timeout:g} s ({error}); check that it started"
                 ) from None
             time.sleep(0.5)
+
+
+def agent_environment() -> dict[str, str]:
+    """Return this environment with the clone on PYTHONPATH, for `-m agent`."""
+    paths = [str(settings.BASE_DIR), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
 class Command(BaseCommand):
@@ -85,7 +91,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        config_path: Path = options["config"] or default_config_path()
+        config_path: Path = (options["config"] or default_config_path()).resolve()
         server_url = settings.EXEC_BASE_URL
         agent = [sys.executable, "-m", "agent"]
 
@@ -99,12 +105,16 @@ class Command(BaseCommand):
             )
         self.stdout.flush()
 
-        # The agent replaces this process, so a stop signal from a process
-        # manager reaches the agent itself; it reports `shutdown` only when
-        # the operating system is shutting down, not on a plain stop.
-        os.chdir(settings.BASE_DIR)
-        os.execv(  # noqa: S606 - fixed arguments, no shell involved
-            sys.executable, [*agent, "run", "--config", str(config_path)]
+        # The agent replaces this process, so a process manager's stop signal
+        # reaches the agent itself. The agent reports `shutdown` only when the
+        # operating system is shutting down, not on a plain stop.
+        # The agent writes packages into its working folder before uploading
+        # them, so that is the configuration's folder under var/, not the clone.
+        os.chdir(config_path.parent)
+        os.execve(  # noqa: S606 - fixed arguments, no shell involved
+            sys.executable,
+            [*agent, "run", "--config", str(config_path)],
+            agent_environment(),
         )
 
     def _enroll(self, agent: list[str], config_path: Path, server_url: str) -> None:
@@ -126,7 +136,11 @@ class Command(BaseCommand):
             "--force",
         ]
         result = subprocess.run(
-            command, cwd=settings.BASE_DIR, timeout=ENROLL_TIMEOUT, check=False
+            command,
+            cwd=config_path.parent,
+            env=agent_environment(),
+            timeout=ENROLL_TIMEOUT,
+            check=False,
         )
         if result.returncode != 0:
             raise CommandError(
