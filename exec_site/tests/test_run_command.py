@@ -25,6 +25,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def stop_honcho(honcho: subprocess.Popen) -> None:
+    """Stop honcho through Ctrl-C, so that it stops its children too.
+
+    Killing honcho alone would leave its processes running when a test fails
+    before it sends the signal itself.
+    """
+    if honcho.poll() is not None:
+        return
+    honcho.send_signal(signal.SIGINT)
+    try:
+        honcho.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        honcho.kill()
+        honcho.wait(timeout=10)
+
+
 def healthz(port: int) -> dict | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
@@ -70,8 +86,7 @@ def test_procfile_serves_and_stops_on_sigint(private_task_queue, tmp_path):
         honcho.send_signal(signal.SIGINT)
         honcho.wait(timeout=15)
     finally:
-        if honcho.poll() is None:
-            honcho.kill()
+        stop_honcho(honcho)
 
     output = log_path.read_text()
     assert "worker.1 stopped (rc=0)" in output, output
@@ -115,8 +130,7 @@ def test_procfile_starts_agent_and_okta_sandbox(private_task_queue, tmp_path):
         honcho.send_signal(signal.SIGINT)
         honcho.wait(timeout=20)
     finally:
-        if honcho.poll() is None:
-            honcho.kill()
+        stop_honcho(honcho)
 
     output = log_path.read_text()
     endpoint.refresh_from_db()
