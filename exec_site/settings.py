@@ -266,8 +266,13 @@ EXEC_APPROVAL_REMINDER_PERCENT = env_int(
     "EXEC_APPROVAL_REMINDER_PERCENT", 25, minimum=0, maximum=99
 )
 
-# Outgoing email, such as approval requests to approvers.
-EMAIL_HOST = env_str("EXEC_SMTP_HOST", "127.0.0.1")
+# Outgoing email, such as approval requests to approvers. In development with
+# no EXEC_SMTP_HOST set, mail is printed to the console instead, so that a demo
+# needs no mail server.
+_smtp_host = env_str("EXEC_SMTP_HOST")
+if DEBUG and _smtp_host is None:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_HOST = _smtp_host or "127.0.0.1"
 EMAIL_PORT = env_int("EXEC_SMTP_PORT", 25, minimum=1, maximum=65535)
 EMAIL_HOST_USER = env_str("EXEC_SMTP_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EXEC_SMTP_PASSWORD", "")

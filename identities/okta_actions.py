@@ -244,13 +244,55 @@ class ClearSessions(OktaUserAction):
 
 @register
 class Suspend(OktaUserAction):
+    """Suspend the account, optionally ending its sessions first.
+
+    Sessions are cleared before the suspension so that one approval covers
+    both, and a retry after a failed suspension clears them again harmlessly.
+    """
+
     name = "okta.suspend"
     label = "Suspend Okta user"
+    parameters_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {
+            "clear_sessions": {
+                "type": "boolean",
+                "default": False,
+                "description": "Also end all of the user's Okta sessions, before "
+                "the suspension.",
+            },
+            "connector": CONNECTOR_PARAMETER,
+        },
+        "additionalProperties": False,
+    }
 
     def apply(
         self, client: OktaClient, user_id: str, parameters: dict[str, Any]
     ) -> EnsureResult:
-        return client.suspend(user_id)
+        if not parameters.get("clear_sessions", False):
+            return client.suspend(user_id)
+
+        cleared = client.clear_sessions(user_id)
+        if cleared.outcome in (Outcome.FAILED, Outcome.REFUSED):
+            return EnsureResult(
+                Outcome.FAILED,
+                f"clearing sessions failed, so the user was not suspended: "
+                f"{cleared.reason}",
+                cleared.user,
+            )
+        result = client.suspend(user_id)
+        result.details = {**result.details, "sessions_cleared": True}
+        return result
+
+    def describe(self, context: ActionContext) -> str:
+        if not context.parameters.get("clear_sessions", False):
+            return super().describe(context)
+        user = context.endpoint_user
+        for_user = f" for {endpoint_username(user)}" if user is not None else ""
+        return (
+            f"Suspend Okta user{for_user} and clear all their sessions: the Okta "
+            "account chosen in this approval"
+        )
 
 
 @register

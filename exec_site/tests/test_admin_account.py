@@ -20,3 +20,9 @@ def test_ensure_admin_creates_once(capsys):
     assert "The administrator account admin exists already" in second
     assert "changepassword admin" in second
     assert password not in second
+
+
+def test_ensure_admin_sets_email(capsys):
+    call_command("ensure_admin", "--email", "admin@localhost")
+
+    assert User.objects.get(username="admin").email == "admin@localhost"

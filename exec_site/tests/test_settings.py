@@ -175,3 +175,29 @@ def test_errors_are_logged_once(tmp_path):
     assert first.stdout == second.stdout
     assert key_file.stat().st_mode & 0o077 == 0
     assert len(first.stdout.strip()) >= 50
+
+
+@pytest.mark.parametrize(
+    ("extra", "backend"),
+    [
+        ({}, "console"),
+        ({"EXEC_SMTP_HOST": "127.0.0.1"}, "smtp"),
+        ({"DEBUG": "0"}, "smtp"),
+    ],
+    ids=["debug", "smtp-host-set", "production"],
+)
+def test_email_backend_console_in_development(tmp_path, extra, backend):
+    env = {"EXEC_VAR_DIR": str(tmp_path), **extra}
+    if extra.get("DEBUG") == "0":
+        env = production_env(tmp_path)
+
+    result = run_manage(
+        "shell",
+        "-v0",
+        "-c",
+        "from django.conf import settings; print(settings.EMAIL_BACKEND)",
+        env=env,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"django.core.mail.backends.{backend}.EmailBackend"

@@ -230,3 +230,48 @@ def test_okta_action_describe_names_group(okta_connector):
     text = get_action("okta.add_to_group").describe(context({"group": "Finance"}))
 
     assert text == "Add the Okta user chosen in this approval to group Finance"
+
+
+def test_okta_suspend_clear_sessions_does_both(okta_server, johns):
+    ctx = context({"clear_sessions": True}, chosen=option(johns[1]))
+
+    result = get_action("okta.suspend").execute(ctx)
+
+    taylor = okta_server.state.users[johns[1]["okta_user_id"]]
+    smith = okta_server.state.users[johns[0]["okta_user_id"]]
+    assert result["outcome"] == "done"
+    assert result["sessions_cleared"] is True
+    assert taylor.status == "SUSPENDED"
+    assert taylor.sessions_cleared == 1
+    assert smith.sessions_cleared == 0
+
+
+def test_okta_suspend_without_clear_keeps_sessions(okta_server, johns):
+    get_action("okta.suspend").execute(context(chosen=option(johns[1])))
+
+    taylor = okta_server.state.users[johns[1]["okta_user_id"]]
+    assert taylor.status == "SUSPENDED"
+    assert taylor.sessions_cleared == 0
+
+
+def test_okta_suspend_clear_sessions_unknown_user(okta_connector):
+    chosen = {
+        "connector_id": okta_connector.pk,
+        "okta_user_id": "00unotthere",
+        "login": "nobody@example.com",
+    }
+
+    with pytest.raises(PermanentError, match="clearing sessions failed"):
+        get_action("okta.suspend").execute(
+            context({"clear_sessions": True}, chosen=chosen)
+        )
+
+
+def test_okta_suspend_describe_names_sessions(okta_connector):
+    action = get_action("okta.suspend")
+
+    both = action.describe(context({"clear_sessions": True}))
+    alone = action.describe(context())
+
+    assert both.startswith("Suspend Okta user and clear all their sessions")
+    assert "sessions" not in alone

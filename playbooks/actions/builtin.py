@@ -29,9 +29,26 @@ def _endpoint(context: ActionContext) -> Any:
     return context.endpoint
 
 
+def administrator_emails() -> list[str]:
+    """Return the addresses of active superusers and members of Administrators."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(is_superuser=True) | Q(groups__name="Administrators"))
+        .exclude(email="")
+    )
+    return sorted(set(users.values_list("email", flat=True)))
+
+
 @register
 class SendEmail(Action):
-    """Send a plain-text mail through Django's configured mail backend."""
+    """Send a plain-text mail through Django's configured mail backend.
+
+    Without `recipients` the mail goes to the administrators' addresses.
+    """
 
     name = "notify.email"
     label = "Send an email"
@@ -43,31 +60,40 @@ class SendEmail(Action):
                 "type": "array",
                 "items": {"type": "string", "minLength": 3},
                 "minItems": 1,
+                "description": "Addresses to mail; leave out to mail every active "
+                "administrator who has an address.",
             },
             "subject": {"type": "string", "minLength": 1, "maxLength": 200},
             "body": {"type": "string"},
         },
-        "required": ["recipients", "subject", "body"],
+        "required": ["subject", "body"],
         "additionalProperties": False,
     }
 
     def execute(self, context: ActionContext) -> dict[str, Any]:
         parameters = context.parameters
+        recipients = parameters.get("recipients") or administrator_emails()
+        if not recipients:
+            raise PermanentError(
+                "missing recipients: no active administrator has an email address; set "
+                "one on an administrator's account or list recipients in the step"
+            )
         try:
             sent = send_mail(
                 parameters["subject"],
                 parameters["body"],
                 settings.DEFAULT_FROM_EMAIL,
-                parameters["recipients"],
+                recipients,
             )
         except OSError as error:
             raise TransientError(f"mail server failed: {error}") from error
-        logger.info("mail sent to %s recipients", len(parameters["recipients"]))
-        return {"sent": sent, "recipients": parameters["recipients"]}
+        logger.info("mail sent to %s recipients", len(recipients))
+        return {"sent": sent, "recipients": recipients}
 
     def describe(self, context: ActionContext) -> str:
         recipients = ", ".join(context.parameters.get("recipients", []))
-        return f"Send the mail {context.parameters.get('subject')!r} to {recipients}"
+        addressees = recipients or "the administrators"
+        return f"Send the mail {context.parameters.get('subject')!r} to {addressees}"
 
 
 _TAG_SCHEMA = {
@@ -201,18 +227,35 @@ class CollectForensics(_CollectAction):
 
 @register
 class CollectFile(_CollectAction):
+    """Collect one file; a path that renders empty skips the step.
+
+    A playbook that collects `{{ detection.file_path }}` also runs for
+    detections that name no file, and those should not fail the run.
+    """
+
     name = "endpoint.collect_file"
     label = "Collect a file"
     task_type = "collect_file"
     parameters_schema = {
         "type": "object",
         "properties": {
-            "path": {"type": "string", "minLength": 1},
+            "path": {
+                "type": "string",
+                "description": "Absolute path on the endpoint, usually "
+                "{{ detection.file_path }}; when it renders empty the step "
+                "succeeds as skipped and queues no task.",
+            },
             "expires_hours": {"type": "integer", "minimum": 1, "maximum": 720},
         },
         "required": ["path"],
         "additionalProperties": False,
     }
+
+    def execute(self, context: ActionContext) -> dict[str, Any]:
+        if not context.parameters["path"].strip():
+            logger.info("file collection skipped, no path run_id=%s", context.run.pk)
+            return {"skipped": "the detection names no file"}
+        return super().execute(context)
 
 
 @register

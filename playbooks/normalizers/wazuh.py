@@ -102,7 +102,9 @@ def _username(reader: Reader) -> str:
 
     Sysmon reports `user` as `DOMAIN\\name`. Security events split the name from
     the domain; the target account (the one logged on) comes before the subject
-    (the one that acted). Linux decoders report `srcuser` and `dstuser`.
+    (the one that acted). Linux decoders report `srcuser` and `dstuser`, and
+    file integrity events in who-data mode report the audit login user (the
+    person behind a sudo) before the effective user.
     """
     sysmon_user = _windows_text(reader, "user")
     if sysmon_user:
@@ -111,7 +113,12 @@ def _username(reader: Reader) -> str:
         name = _windows_text(reader, f"{role}UserName")
         if name:
             return join_user(_windows_text(reader, f"{role}DomainName"), name)
-    return reader.text("data.srcuser", "data.dstuser")
+    return reader.text(
+        "data.srcuser",
+        "data.dstuser",
+        "syscheck.audit.login_user.name",
+        "syscheck.audit.user.name",
+    )
 
 
 def _sha256(reader: Reader) -> str:

@@ -305,3 +305,88 @@ def test_sweep_resumes_step_when_signal_missed(queue, make_playbook, endpoint):
     assert step_run.status == StepStatus.SUCCEEDED
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
+
+
+def _detection(**fields):
+    from playbooks.models import Detection
+
+    values = {
+        "source": "generic",
+        "external_id": "d-1",
+        "title": "Suspicious binary",
+        "severity": "high",
+        "occurred": timezone.now(),
+        "raw": {},
+        "endpoint_match": "matched",
+        "user_match": "not_reported",
+    } | fields
+    return Detection.objects.create(**values)
+
+
+@pytest.mark.parametrize(
+    ("file_path", "tasks"), [("", 0), ("/tmp/dropper.bin", 1)], ids=["none", "named"]
+)
+def test_collect_file_skips_without_path(
+    queue, make_playbook, endpoint, file_path, tasks
+):
+    playbook = make_playbook(
+        trigger_type="detection",
+        steps=[
+            {
+                "action": "endpoint.collect_file",
+                "parameters": {"path": "{{ detection.file_path }}"},
+            }
+        ],
+    )
+    detection = _detection(endpoint=endpoint, file_path=file_path)
+
+    run = start(queue, playbook, endpoint=endpoint, detection=detection)
+    queue.drain()
+
+    step_run = run.step_runs.get()
+    assert AgentTask.objects.count() == tasks
+    if tasks:
+        assert AgentTask.objects.get().parameters["path"] == "/tmp/dropper.bin"
+        assert step_run.waiting_for == WaitingFor.AGENT_TASK
+    else:
+        assert step_run.status == StepStatus.SUCCEEDED
+        assert step_run.result == {"skipped": "the detection names no file"}
+        run.refresh_from_db()
+        assert run.status == RunStatus.SUCCEEDED
+
+
+def test_notify_email_defaults_to_administrators(queue, make_playbook, endpoint):
+    from django.contrib.auth.models import Group, User
+
+    User.objects.create_superuser("root", "root@example.com", "x")
+    admin = User.objects.create_user("ada", "ada@example.com")
+    admin.groups.add(Group.objects.get(name="Administrators"))
+    User.objects.create_user("resp", "resp@example.com")
+    User.objects.create_user("gone", "gone@example.com", is_active=False)
+    playbook = make_playbook(
+        steps=[{"action": "notify.email", "parameters": {"subject": "s", "body": "b"}}]
+    )
+
+    run = start(queue, playbook, endpoint=endpoint)
+    queue.drain()
+
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["ada@example.com", "root@example.com"]
+    assert run.step_runs.get().status == StepStatus.SUCCEEDED
+
+
+def test_notify_email_without_any_address_fails(queue, make_playbook, endpoint):
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("root", "", "x")
+    playbook = make_playbook(
+        steps=[{"action": "notify.email", "parameters": {"subject": "s", "body": "b"}}]
+    )
+
+    run = start(queue, playbook, endpoint=endpoint)
+    queue.drain()
+
+    step_run = run.step_runs.get()
+    assert mail.outbox == []
+    assert step_run.status == StepStatus.FAILED
+    assert "no active administrator has an email address" in step_run.error

@@ -19,8 +19,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--url", default="", help="Address of the admin to print with the login."
         )
+        parser.add_argument(
+            "--email",
+            default="",
+            help="Email address of the new account; playbooks that notify the "
+            "administrators mail it.",
+        )
 
-    def handle(self, *args: Any, username: str, url: str, **options: Any) -> None:
+    def handle(
+        self, *args: Any, username: str, url: str, email: str, **options: Any
+    ) -> None:
         user_model = get_user_model()
         existing = user_model.objects.filter(is_superuser=True).order_by("pk").first()
         if existing is not None:
@@ -33,7 +41,7 @@ class Command(BaseCommand):
 
         password = secrets.token_urlsafe(15)
         user = user_model.objects.create_superuser(
-            username=username, email="", password=password
+            username=username, email=email, password=password
         )
         user.groups.add(Group.objects.get(name="Administrators"))
         where = f" at {url}" if url else ""
