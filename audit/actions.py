@@ -84,7 +84,7 @@ def _set_progress(job_id: int, percent: int) -> None:
 def build_report(job_id: int, *, now: datetime) -> bool:
     """Build a queued report's PDF and store it on the job.
 
-    Returns False when another worker holds the job or it is finished, so
+    Returns False when another worker has claimed the job or it is finished, so
     running it twice is harmless.
     """
     if not _claim(job_id, now):

@@ -45,7 +45,7 @@ ASSERTION_LIFETIME = 300  # seconds; Okta accepts at most one hour
 
 
 class OktaError(Exception):
-    """A non-2xx answer from Okta, with its errorCode and errorSummary."""
+    """A non-2xx response from Okta, with its errorCode and errorSummary."""
 
     transient = False
 
@@ -151,7 +151,7 @@ def _missing_scope(www_authenticate: str) -> str:
 
 @dataclass
 class EnsureResult:
-    """What an ensure-state operation did, with the user as last read."""
+    """The outcome of an ensure-state operation, with the user as last read."""
 
     outcome: Outcome
     reason: str = ""

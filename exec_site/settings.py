@@ -372,8 +372,8 @@ LOGGING = {
         # django-q2 installs a handler of its own unless its logger has one.
         "django-q": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         # Django's own configuration gives these loggers handlers of their
-        # own, which printed each error twice and request lines in a local
-        # time format; they share the UTC console handler instead.
+        # own, which printed each error twice and request lines in local time.
+        # They share the UTC console handler instead.
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.server": {
             "handlers": ["console"],
