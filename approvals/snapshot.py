@@ -1,4 +1,4 @@
-"""What an approver is shown of a step: its target, binding hash and context.
+"""The parts of a step an approver sees: its target, binding hash and context.
 
 These are plain functions of the run, so the request and the check before
 execution compute the binding hash the same way.

@@ -86,8 +86,8 @@ def actor_snapshot(actor: Any) -> tuple[AbstractBaseUser | None, str, str]:
 
 def _exact_floats(value: Any) -> Any:
     # PostgreSQL's jsonb prints 1e+20 as 100000000000000000000, which reads
-    # back as an int and would change the hash; such floats, and NaN and
-    # infinities, which JSON lacks, are stored as strings instead.
+    # back as an int and would change the hash. Such floats are stored as
+    # strings, and so are NaN and infinities, which JSON lacks.
     if isinstance(value, float) and ("e" in repr(value) or not math.isfinite(value)):
         return repr(value)
     if isinstance(value, dict):

@@ -322,8 +322,8 @@ class OktaClient:
     ) -> list[dict[str, Any]]:
         """Follow `Link: rel="next"` exactly as given until it ends.
 
-        The list ends on a response without a next link or on an empty page;
-        more than `max_pages` pages raises, so a looping cursor cannot spin.
+        The list ends on a response without a next link or on an empty page.
+        More than `max_pages` pages raises, so a looping cursor cannot spin.
         """
         items: list[dict[str, Any]] = []
         response = self._call("GET", path, action, params=params)

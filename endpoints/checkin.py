@@ -1,10 +1,10 @@
 """An agent's check-in: sign of life, facts, users, status events and due tasks.
 
 A check-in that changes nothing but `last_seen` takes a fast path of at most
-three queries: the token lookup (which also returns whether tasks are due),
-a conditional UPDATE of the endpoint and, once per
-USERS_REFRESH window, an UPDATE of the reported users' last_seen. Anything
-else takes the row lock and the slow path.
+three queries. They are the token lookup, which also returns whether tasks
+are due, a conditional UPDATE of the endpoint and, once per USERS_REFRESH
+window, an UPDATE of the reported users' last_seen. Anything else takes the
+row lock and the slow path.
 """
 
 import logging

@@ -419,9 +419,9 @@ def verify_collected_file(path: Path) -> VerifiedFile:
 
     The zip must contain exactly `<sha256>.bin` and metadata.json, both
     encrypted with WinZip AES. The server decrypts and parses metadata.json
-    only. It never decrypts the `.bin` member, so the metadata's SHA-256 is
-    checked against the member's name and its size against the zip directory;
-    no hash of the file is recomputed.
+    only. It never decrypts the `.bin` member, so it checks the metadata's
+    SHA-256 against the member's name and the size against the zip directory.
+    No hash of the file itself is recomputed.
     """
     try:
         archive = pyzipper.AESZipFile(path)

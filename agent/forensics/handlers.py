@@ -22,7 +22,7 @@ SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 def _upload(context: TaskContext, path: Path, kind: str) -> dict[str, Any] | None:
     """Upload the zip at `path` and delete it once the server has stored it.
 
-    The zip holds evidence about the endpoint's users, so it does not stay in
+    The zip contains evidence about the endpoint's users, so it does not stay in
     the work folder after delivery. Without a server it stays for the operator.
     """
     if context.upload is None:

@@ -3,7 +3,8 @@
 A collector must never hang on a FIFO or a device, follow a planted symlink,
 or read a sparse file of terabytes. So every file read here is checked with
 `lstat` first, opened with O_NOFOLLOW and O_NONBLOCK, and checked again with
-`fstat` on the open descriptor.
+`fstat` on the open descriptor. `read_text` resolves links of system files
+such as /etc/os-release first, and the target must still be a regular file.
 """
 
 import base64

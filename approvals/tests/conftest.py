@@ -252,3 +252,17 @@ def make_endpoint_user() -> Callable[[str], EndpointUser]:
         )
 
     return make
+
+
+@pytest.fixture
+def users(
+    approver: User, other_approver: User, initiator: User, auditor: User
+) -> dict[str, User | None]:
+    """The permission matrix's users by role; anonymous is None."""
+    return {
+        "approver": approver,
+        "other_approver": other_approver,
+        "initiator": initiator,
+        "auditor": auditor,
+        "anonymous": None,
+    }

@@ -17,17 +17,6 @@ def client_for(user: User | None) -> APIClient:
     return client
 
 
-@pytest.fixture
-def users(approver, other_approver, initiator, auditor):
-    return {
-        "approver": approver,
-        "other_approver": other_approver,
-        "initiator": initiator,
-        "auditor": auditor,
-        "anonymous": None,
-    }
-
-
 @pytest.mark.parametrize(
     ("who", "status", "listed"),
     [

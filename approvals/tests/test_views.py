@@ -25,17 +25,6 @@ def client_for(user: User | None) -> Client:
     return client
 
 
-@pytest.fixture
-def users(approver, other_approver, initiator, auditor):
-    return {
-        "approver": approver,
-        "other_approver": other_approver,
-        "initiator": initiator,
-        "auditor": auditor,
-        "anonymous": None,
-    }
-
-
 @pytest.mark.parametrize(
     ("who", "status", "listed"),
     [
