@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -49,11 +50,21 @@ def healthz(port: int) -> dict | None:
         return None
 
 
+def own_queue(session_queue: str) -> str:
+    """Return a queue name of this test's own.
+
+    Clusters of earlier tests in the session leave their statistics in the
+    cache for a while under the session's queue name, so /healthz would count
+    them before this test's cluster has started.
+    """
+    return f"{session_queue}-{uuid.uuid4().hex[:6]}"
+
+
 def test_procfile_serves_and_stops_on_sigint(private_task_queue, tmp_path):
     port = free_port()
     venv_bin = str(Path(sys.executable).parent)
     env = subprocess_env(
-        private_task_queue,
+        own_queue(private_task_queue),
         EXEC_PORT=str(port),
         PATH=f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
     )
@@ -99,7 +110,7 @@ def test_procfile_starts_agent_and_okta_sandbox(private_task_queue, tmp_path):
     venv_bin = str(Path(sys.executable).parent)
     # A private var/ keeps the agent's configuration out of the real one.
     env = subprocess_env(
-        private_task_queue,
+        own_queue(private_task_queue),
         EXEC_PORT=str(port),
         EXEC_OKTA_SANDBOX_PORT=str(okta_port),
         EXEC_VAR_DIR=str(tmp_path),
