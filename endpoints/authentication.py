@@ -1,9 +1,12 @@
 """Authentication of endpoint agents by their bearer token."""
 
+import weakref
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
@@ -35,19 +38,53 @@ class AgentPrincipal:
         return False
 
 
-# The token lookup runs on every agent request. Written out, it took about a
-# third of the CPU time of the same query built by the ORM with an
-# Exists() subquery (0.35 ms against 1.0 ms, Django 5.2 on PostgreSQL).
-ENDPOINT_BY_HASH_SQL = """
-SELECT endpoint.*, EXISTS (
-    SELECT 1 FROM endpoints_agenttask AS task
-    WHERE task.endpoint_id = endpoint.id
-        AND task.status = %s
-        AND task.expires > %s
-) AS has_due_tasks
+# The token lookup runs on every agent request, so its SQL is written out and
+# its row read with a plain cursor. Measured with Django 5.2 on PostgreSQL,
+# the ORM's Exists() version took about three times the CPU, and reading the
+# row through raw() added about 1.3 million instructions to each check-in
+# (callgrind).
+ENDPOINT_FIELDS = Endpoint._meta.concrete_fields
+ENDPOINT_ATTNAMES = [field.attname for field in ENDPOINT_FIELDS]
+ENDPOINT_COLUMNS = ", ".join(f"endpoint.{field.column}" for field in ENDPOINT_FIELDS)
+# The column names come from the model, never from a request.
+ENDPOINT_BY_HASH_SQL = f"""
+SELECT {ENDPOINT_COLUMNS},
+    EXISTS (
+        SELECT 1 FROM endpoints_agenttask AS task
+        WHERE task.endpoint_id = endpoint.id
+            AND task.status = %s
+            AND task.expires > %s
+    ) AS has_due_tasks
 FROM endpoints_endpoint AS endpoint
 WHERE endpoint.agent_token_hash = %s
-"""
+"""  # noqa: S608
+
+Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
+_converters: "weakref.WeakKeyDictionary[BaseDatabaseWrapper, list]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _field_converters(
+    database: BaseDatabaseWrapper,
+) -> list[tuple[int, Any, list[Converter]]]:
+    """Return, per column that needs it, the functions that turn it into Python.
+
+    These are the converters the ORM applies to the same columns, such as
+    JSON decoding and SQLite's datetimes. Building them costs more than
+    applying them, so each connection keeps its own list.
+    """
+    found = _converters.get(database)
+    if found is None:
+        found = []
+        for index, field in enumerate(ENDPOINT_FIELDS):
+            column = field.get_col(Endpoint._meta.db_table)
+            functions = database.ops.get_db_converters(column)
+            functions += field.get_db_converters(database)
+            if functions:
+                found.append((index, column, functions))
+        _converters[database] = found
+    return found
 
 
 def endpoint_for_token(token: str, now: datetime | None = None) -> Endpoint | None:
@@ -59,16 +96,25 @@ def endpoint_for_token(token: str, now: datetime | None = None) -> Endpoint | No
     """
     if not token:
         return None
-    moment = connection.ops.adapt_datetimefield_value(now or timezone.now())
-    rows = list(
-        Endpoint.objects.raw(
-            ENDPOINT_BY_HASH_SQL, [TaskStatus.QUEUED.value, moment, hash_token(token)]
+    database = connections[DEFAULT_DB_ALIAS]
+    moment = database.ops.adapt_datetimefield_value(now or timezone.now())
+    with database.cursor() as cursor:
+        cursor.execute(
+            ENDPOINT_BY_HASH_SQL,
+            [TaskStatus.QUEUED.value, moment, hash_token(token)],
         )
-    )
-    if not rows or rows[0].status in FINAL:
+        row = cursor.fetchone()
+    if row is None:
         return None
-    endpoint = rows[0]
-    endpoint.has_due_tasks = bool(endpoint.has_due_tasks)
+
+    values = list(row[:-1])
+    for index, column, functions in _field_converters(database):
+        for function in functions:
+            values[index] = function(values[index], column, database)
+    endpoint = Endpoint.from_db(DEFAULT_DB_ALIAS, ENDPOINT_ATTNAMES, values)
+    if endpoint.status in FINAL:
+        return None
+    endpoint.has_due_tasks = bool(row[-1])
     return endpoint
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from endpoints.choices import (
     FINAL,
@@ -43,6 +43,16 @@ EVENT_STATUS: dict[str, str] = {
 # To save that wait, users reported unchanged get their last_seen refreshed
 # once per window, not on every check-in, so it lags by at most this much.
 USERS_REFRESH = timedelta(minutes=5)
+
+# The steady-state UPDATE. It is written out because building it with the ORM
+# cost about 0.65 million instructions per check-in (callgrind), a sixth of
+# the request's Python CPU at the time. It is conditional on the status read
+# with the token: if the sweep moved the endpoint meanwhile, nothing is
+# written and the slow path turns it back online with a StatusChange.
+TOUCH_ENDPOINT_SQL = """
+UPDATE endpoints_endpoint SET last_seen = %s
+WHERE id = %s AND status = %s AND agent_token_hash = %s
+"""
 
 # Tasks handed out per check-in; the rest wait for the next one, so that one
 # response stays small however many tasks pile up.
@@ -98,21 +108,35 @@ def record_checkin(
         and digest == endpoint.users_digest
         and not wants_tasks
     )
-    if steady:
-        # Conditional on the status read with the token: if the sweep moved
-        # the endpoint meanwhile, nothing is written and the slow path below
-        # turns it back online with a StatusChange.
-        touched = Endpoint.objects.filter(
-            pk=endpoint.pk,
-            status=endpoint.status,
-            agent_token_hash=endpoint.agent_token_hash,
-        ).update(last_seen=now, **changed)
-        if touched:
-            if reported and _users_refresh_due(endpoint.last_seen, now):
-                touch_users(endpoint.pk, list(reported), now)
-            return []
+    if steady and _touch_endpoint(endpoint, changed, now):
+        if reported and _users_refresh_due(endpoint.last_seen, now):
+            touch_users(endpoint.pk, list(reported), now)
+        return []
 
     return _checkin_locked(endpoint, report, reported, digest, target, now)
+
+
+def _touch_endpoint(endpoint: Endpoint, changed: dict[str, Any], now: datetime) -> bool:
+    """Set last_seen and changed facts unless the status or token moved on."""
+    if changed:
+        return bool(
+            Endpoint.objects.filter(
+                pk=endpoint.pk,
+                status=endpoint.status,
+                agent_token_hash=endpoint.agent_token_hash,
+            ).update(last_seen=now, **changed)
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            TOUCH_ENDPOINT_SQL,
+            [
+                connection.ops.adapt_datetimefield_value(now),
+                endpoint.pk,
+                endpoint.status,
+                endpoint.agent_token_hash,
+            ],
+        )
+        return cursor.rowcount == 1
 
 
 def _checkin_locked(

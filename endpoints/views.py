@@ -30,6 +30,7 @@ from endpoints.serializers import (
     EnrollSerializer,
     TaskResultResponseSerializer,
     TaskResultSerializer,
+    fast_checkin_report,
 )
 from endpoints.status import checkin_interval
 
@@ -127,13 +128,14 @@ class CheckinView(AgentAPIView):
         },
     )
     def post(self, request: Request) -> Response:
-        serializer = CheckinSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        report = fast_checkin_report(request.data)
+        if report is None:
+            serializer = CheckinSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            report = serializer.to_report()
 
         try:
-            tasks = record_checkin(
-                request.user.endpoint, serializer.to_report(), now=timezone.now()
-            )
+            tasks = record_checkin(request.user.endpoint, report, now=timezone.now())
         except CheckinRejected:
             raise exceptions.AuthenticationFailed(
                 AgentTokenAuthentication.failure
@@ -141,7 +143,7 @@ class CheckinView(AgentAPIView):
         return Response(
             {
                 "checkin_interval": checkin_interval(),
-                "tasks": AgentTaskSerializer(tasks, many=True).data,
+                "tasks": AgentTaskSerializer(tasks, many=True).data if tasks else [],
             }
         )
 
