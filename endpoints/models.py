@@ -199,7 +199,9 @@ class EnrollmentToken(models.Model):
 class AgentTask(models.Model):
     """Work for an endpoint's agent, delivered with a check-in.
 
-    A task that is still queued at `expires` is never delivered.
+    A task that is still queued at `expires` is never delivered. A delivered
+    task whose result has not arrived EXEC_AGENT_TASK_TIMEOUT seconds after
+    `sent` is failed by the sweep.
     """
 
     endpoint = models.ForeignKey(
@@ -224,6 +226,12 @@ class AgentTask(models.Model):
                 fields=["endpoint", "created"],
                 name="agent_task_queued_idx",
                 condition=Q(status="queued"),
+            ),
+            # The sweep seeks delivered tasks whose result is overdue.
+            models.Index(
+                fields=["sent"],
+                name="agent_task_delivered_idx",
+                condition=Q(status__in=["sent", "running"]),
             ),
         ]
 

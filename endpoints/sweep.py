@@ -3,7 +3,8 @@
 Each step is one statement on PostgreSQL and two on SQLite, whatever the number
 of endpoints, and writes the StatusChange rows with `at` = last_seen +
 threshold, which is when the silence passed the threshold. The same module
-expires agent tasks that were not delivered in time.
+expires agent tasks that were not delivered in time and fails delivered tasks
+whose result is overdue.
 """
 
 import json
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
@@ -84,13 +86,21 @@ WHERE status = %(queued)s AND expires <= %(now)s
 RETURNING id, endpoint_id, type, parameters, created, sent, expires
 """
 
+TIME_OUT_TASKS = """
+UPDATE endpoints_agenttask
+SET status = %(failed)s, completed = %(now)s, error = %(error)s
+WHERE status IN (%(sent)s, %(running)s) AND sent <= %(cutoff)s
+RETURNING id, endpoint_id, type, parameters, created, sent, expires
+"""
+
 
 @dataclass
 class SweepResult:
-    """The changes of one sweep: StatusChange rows by new status, expired tasks."""
+    """The changes of one sweep: StatusChange rows by new status, ended tasks."""
 
     changes: dict[str, list[StatusChange]] = field(default_factory=dict)
     expired_tasks: list[AgentTask] = field(default_factory=list)
+    timed_out_tasks: list[AgentTask] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {status: len(rows) for status, rows in self.changes.items()}
@@ -205,18 +215,70 @@ def expire_agent_tasks(now: datetime) -> list[AgentTask]:
 
     Sends `agent_task_finished` for each after commit and records one
     `endpoint.agent_tasks_expired` audit event that lists them.
-
-    NOTE: a task handed out (`sent` or `running`) whose agent never reports a
-    result keeps that status; nothing times such tasks out yet.
     """
     params = {
         "expired": TaskStatus.EXPIRED.value,
         "queued": TaskStatus.QUEUED.value,
         "now": _db_datetime(now),
     }
+    return _end_tasks(
+        EXPIRE_TASKS,
+        params,
+        status=TaskStatus.EXPIRED,
+        error="",
+        now=now,
+        event="endpoint.agent_tasks_expired",
+        summary="{count} agent tasks expired before delivery.",
+    )
+
+
+def time_out_agent_tasks(now: datetime) -> list[AgentTask]:
+    """Fail delivered tasks with no result EXEC_AGENT_TASK_TIMEOUT s after `sent`.
+
+    The agent may have been reinstalled, restarted in the middle of the task
+    or switched off for good. Failing the task ends the playbook step that
+    waits for it. A result that arrives later gets 409, like any result for a
+    finished task. Sends `agent_task_finished` for each after commit and
+    records one `endpoint.agent_tasks_timed_out` audit event that lists them.
+    """
+    timeout = settings.EXEC_AGENT_TASK_TIMEOUT
+    params = {
+        "failed": TaskStatus.FAILED.value,
+        "sent": TaskStatus.SENT.value,
+        "running": TaskStatus.RUNNING.value,
+        "now": _db_datetime(now),
+        "cutoff": _db_datetime(now - timedelta(seconds=timeout)),
+        "error": (
+            f"timed out: no result {timeout} s after the task was delivered "
+            "(EXEC_AGENT_TASK_TIMEOUT); the agent may have restarted or lost "
+            "the task, so check it and run the step again"
+        ),
+    }
+    return _end_tasks(
+        TIME_OUT_TASKS,
+        params,
+        status=TaskStatus.FAILED,
+        error=params["error"],
+        now=now,
+        event="endpoint.agent_tasks_timed_out",
+        summary=f"{{count}} agent tasks timed out after {timeout} s without a result.",
+    )
+
+
+def _end_tasks(
+    statement: str,
+    params: dict[str, Any],
+    *,
+    status: str,
+    error: str,
+    now: datetime,
+    event: str,
+    summary: str,
+) -> list[AgentTask]:
+    """Run an UPDATE ... RETURNING that ends tasks; record and announce them."""
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(EXPIRE_TASKS, params)
+            cursor.execute(statement, params)
             rows = cursor.fetchall()
 
         tasks = []
@@ -230,11 +292,12 @@ def expire_agent_tasks(now: datetime) -> list[AgentTask]:
                     if isinstance(parameters, str)
                     else parameters
                 ),
-                status=TaskStatus.EXPIRED,
+                status=status,
                 created=_datetime(created),
                 sent=_datetime(sent) if sent else None,
                 completed=now,
                 expires=_datetime(expires),
+                error=error,
             )
             task._state.adding = False
             task._state.db = connection.alias
@@ -242,8 +305,8 @@ def expire_agent_tasks(now: datetime) -> list[AgentTask]:
 
         if tasks:
             record_event(
-                "endpoint.agent_tasks_expired",
-                f"{len(tasks)} agent tasks expired before delivery.",
+                event,
+                summary.format(count=len(tasks)),
                 details={"tasks": [[task.endpoint_id, task.pk] for task in tasks]},
             )
         for task in tasks:
@@ -256,13 +319,15 @@ def _task_finished_sender(task: AgentTask) -> Callable[[], Any]:
 
 
 def sweep(now: datetime) -> SweepResult:
-    """Run both parts of the periodic sweep: silent endpoints and expired tasks."""
-    result = SweepResult(changes=sweep_statuses(now), expired_tasks=[])
+    """Run every part of the periodic sweep: silent endpoints, then ended tasks."""
+    result = SweepResult(changes=sweep_statuses(now))
     result.expired_tasks = expire_agent_tasks(now)
+    result.timed_out_tasks = time_out_agent_tasks(now)
     logger.info(
-        "endpoint sweep done offline=%d missing=%d expired_tasks=%d",
+        "endpoint sweep done offline=%d missing=%d expired_tasks=%d timed_out_tasks=%d",
         len(result.changes[EndpointStatus.OFFLINE]),
         len(result.changes[EndpointStatus.MISSING]),
         len(result.expired_tasks),
+        len(result.timed_out_tasks),
     )
     return result

@@ -6,9 +6,14 @@ from endpoints.sweep import sweep
 
 
 def sweep_endpoints() -> dict[str, int]:
-    """Run the silence sweep and expire undelivered tasks; safe to run twice.
+    """Run the silence sweep and end overdue agent tasks; safe to run twice.
 
-    Returns the number of endpoints moved to each status and of expired tasks.
+    Returns the number of endpoints moved to each status, of expired tasks and
+    of tasks that timed out waiting for a result.
     """
     result = sweep(timezone.now())
-    return {**result.counts(), "expired_tasks": len(result.expired_tasks)}
+    return {
+        **result.counts(),
+        "expired_tasks": len(result.expired_tasks),
+        "timed_out_tasks": len(result.timed_out_tasks),
+    }

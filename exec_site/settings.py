@@ -349,6 +349,10 @@ X_FRAME_OPTIONS = "DENY"
 EXEC_CHECKIN_INTERVAL = env_int("EXEC_CHECKIN_INTERVAL", 60, minimum=10)
 EXEC_OFFLINE_GRACE = env_int("EXEC_OFFLINE_GRACE", 60, minimum=0)
 EXEC_MISSING_AFTER_DAYS = env_int("EXEC_MISSING_AFTER_DAYS", 7, minimum=1)
+# Seconds an agent has to report the result of a task after the task was
+# delivered. The sweep fails tasks still `sent` or `running` after that, so
+# that a playbook step waiting for a lost task does not wait forever.
+EXEC_AGENT_TASK_TIMEOUT = env_int("EXEC_AGENT_TASK_TIMEOUT", 7200, minimum=60)
 # Largest JSON body, in bytes, that the agent API reads; larger ones get 413.
 EXEC_AGENT_MAX_BODY = env_int("EXEC_AGENT_MAX_BODY", 1_048_576, minimum=1024)
 

@@ -10,8 +10,14 @@ from django.test.utils import CaptureQueriesContext
 from endpoints.authentication import endpoint_for_token
 from endpoints.checkin import CheckinReport, record_checkin
 from endpoints.models import AgentTask, Endpoint, StatusChange
-from endpoints.sweep import expire_agent_tasks, sweep, sweep_statuses
+from endpoints.sweep import (
+    expire_agent_tasks,
+    sweep,
+    sweep_statuses,
+    time_out_agent_tasks,
+)
 from endpoints.tasks import sweep_endpoints
+from endpoints.tests.conftest import agent_client
 
 pytestmark = pytest.mark.django_db
 
@@ -215,13 +221,91 @@ def test_expire_tasks_marks_only_undelivered(
     assert audit_events.kinds() == ["endpoint.agent_tasks_expired"]
 
 
-def test_sweep_task_returns_counts(make_endpoint, make_task, now):
+def test_time_out_tasks_fails_only_overdue(
+    endpoint,
+    make_task,
+    now,
+    settings,
+    task_signals,
+    audit_events,
+    django_capture_on_commit_callbacks,
+):
+    settings.EXEC_AGENT_TASK_TIMEOUT = 3600
+    overdue = make_task(endpoint, status="sent", sent=now - timedelta(seconds=3600))
+    running = make_task(endpoint, status="running", sent=now - timedelta(hours=5))
+    recent = make_task(endpoint, status="sent", sent=now - timedelta(seconds=3599))
+    queued = make_task(endpoint, created=now - timedelta(hours=5))
+    done = make_task(
+        endpoint, status="succeeded", sent=now - timedelta(hours=5), completed=now
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        timed_out = time_out_agent_tasks(now)
+
+    assert sorted(task.pk for task in timed_out) == sorted([overdue.pk, running.pk])
+    for task in (overdue, running):
+        task.refresh_from_db()
+        assert (task.status, task.completed) == ("failed", now)
+        assert task.error.startswith("timed out: no result 3600 s after the task")
+    for task, status in ((recent, "sent"), (queued, "queued"), (done, "succeeded")):
+        task.refresh_from_db()
+        assert task.status == status
+    finished = sorted(
+        (call["task"] for call in task_signals.calls), key=lambda task: task.pk
+    )
+    assert [task.pk for task in finished] == sorted([overdue.pk, running.pk])
+    assert finished[0].status == "failed"
+    assert finished[0].error == overdue.error
+    assert finished[0].sent == overdue.sent
+    assert audit_events.kinds() == ["endpoint.agent_tasks_timed_out"]
+
+
+def test_time_out_tasks_one_statement(endpoint, make_task, now, settings):
+    settings.EXEC_AGENT_TASK_TIMEOUT = 60
+    for _ in range(5):
+        make_task(endpoint, status="sent", sent=now - timedelta(minutes=2))
+
+    with CaptureQueriesContext(connection) as queries:
+        assert len(time_out_agent_tasks(now)) == 5
+
+    task_queries = [query for query in queries if "endpoints_agenttask" in query["sql"]]
+    assert len(task_queries) == 1
+
+
+def test_late_result_after_time_out_rejected(
+    endpoint_and_token, make_task, now, settings
+):
+    settings.EXEC_AGENT_TASK_TIMEOUT = 60
+    endpoint, token = endpoint_and_token
+    task = make_task(endpoint, status="running", sent=now - timedelta(minutes=2))
+    time_out_agent_tasks(now)
+
+    response = agent_client(token).post(
+        f"/api/v1/agent/tasks/{task.pk}/result",
+        {"status": "succeeded", "result": {"rows": 1}},
+        format="json",
+    )
+
+    assert response.status_code == 409
+    task.refresh_from_db()
+    assert task.status == "failed"
+    assert task.result is None
+
+
+def test_sweep_task_returns_counts(make_endpoint, make_task, now, settings):
+    settings.EXEC_AGENT_TASK_TIMEOUT = 60
     endpoint, _ = make_endpoint(last_seen=now - timedelta(minutes=10))
     make_task(endpoint, expires=now - timedelta(minutes=1))
+    make_task(endpoint, status="sent", sent=now - timedelta(minutes=2))
 
     counts = sweep_endpoints()
 
-    assert counts == {"offline": 1, "missing": 0, "expired_tasks": 1}
+    assert counts == {
+        "offline": 1,
+        "missing": 0,
+        "expired_tasks": 1,
+        "timed_out_tasks": 1,
+    }
 
 
 def test_sweep_endpoints_command_prints_counts(make_endpoint, now, capsys):
@@ -234,6 +318,7 @@ def test_sweep_endpoints_command_prints_counts(make_endpoint, now, capsys):
         "1 endpoints changed to offline.",
         "1 endpoints changed to missing.",
         "0 agent tasks expired.",
+        "0 agent tasks timed out without a result.",
     ]
 
 

@@ -168,6 +168,30 @@ def test_collect_task_expires_before_checkin(
     assert run.status == RunStatus.FAILED
 
 
+def test_collect_task_times_out_after_delivery(
+    queue, make_playbook, endpoint, settings
+):
+    from endpoints.sweep import sweep
+
+    settings.EXEC_AGENT_TASK_TIMEOUT = 600
+    run, step_run, task = _collect(queue, make_playbook, endpoint)
+    delivered = timezone.now() - dt.timedelta(minutes=11)
+    AgentTask.objects.filter(pk=task.pk).update(status=TaskStatus.SENT, sent=delivered)
+
+    queue.call(sweep, timezone.now())
+    queue.drain()
+
+    task.refresh_from_db()
+    assert task.status == TaskStatus.FAILED
+    step_run.refresh_from_db()
+    assert step_run.status == StepStatus.FAILED
+    assert step_run.error.startswith(
+        f"agent task {task.pk} failed: timed out: no result 600 s after"
+    )
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+
+
 def test_wait_resumes_through_timer(queue, make_playbook, time_machine):
     playbook = make_playbook(
         steps=[

@@ -10,8 +10,9 @@ from endpoints.sweep import sweep
 
 class Command(BaseCommand):
     help = (
-        "Mark silent endpoints offline or missing and expire undelivered agent "
-        "tasks, once; print what changed."
+        "Mark silent endpoints offline or missing, expire undelivered agent "
+        "tasks and fail delivered ones whose result is overdue, once; print "
+        "what changed."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -19,3 +20,6 @@ class Command(BaseCommand):
         for status, count in result.counts().items():
             self.stdout.write(f"{count} endpoints changed to {status}.")
         self.stdout.write(f"{len(result.expired_tasks)} agent tasks expired.")
+        self.stdout.write(
+            f"{len(result.timed_out_tasks)} agent tasks timed out without a result."
+        )
