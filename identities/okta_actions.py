@@ -118,6 +118,8 @@ class OktaUserAction(Action):
     requires_approval = True
     # Ensure-state operations: a second run finds the state reached and stops.
     idempotent = True
+    # The approval's sentence; {account} names the account the approver picks.
+    sentence = "{label} {account}"
     parameters_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {"connector": CONNECTOR_PARAMETER},
@@ -213,14 +215,22 @@ class OktaUserAction(Action):
 
     def describe(self, context: ActionContext) -> str:
         user = context.endpoint_user
-        target = f" for {endpoint_username(user)}" if user is not None else ""
-        return f"{self.label}{target}: the Okta account chosen in this approval"
+        if user is None:
+            account = "the Okta account chosen in this approval"
+        else:
+            account = f"the Okta account chosen for {endpoint_username(user)}"
+        # The parameters were validated against the schema when the step was
+        # saved, so every name in the sentence is present.
+        return self.sentence.format_map(
+            {**context.parameters, "label": self.label, "account": account}
+        )
 
 
 @register
 class ClearSessions(OktaUserAction):
     name = "okta.clear_sessions"
     label = "Clear Okta sessions"
+    sentence = "Clear all sessions of {account}"
     parameters_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
@@ -252,6 +262,7 @@ class Suspend(OktaUserAction):
 
     name = "okta.suspend"
     label = "Suspend Okta user"
+    sentence = "Suspend {account}"
     parameters_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
@@ -285,20 +296,17 @@ class Suspend(OktaUserAction):
         return result
 
     def describe(self, context: ActionContext) -> str:
-        if not context.parameters.get("clear_sessions", False):
-            return super().describe(context)
-        user = context.endpoint_user
-        for_user = f" for {endpoint_username(user)}" if user is not None else ""
-        return (
-            f"Suspend Okta user{for_user} and clear all their sessions: the Okta "
-            "account chosen in this approval"
-        )
+        sentence = super().describe(context)
+        if context.parameters.get("clear_sessions", False):
+            sentence += ", after clearing all its sessions"
+        return sentence
 
 
 @register
 class Unsuspend(OktaUserAction):
     name = "okta.unsuspend"
     label = "Unsuspend Okta user"
+    sentence = "Unsuspend {account}"
 
     def apply(
         self, client: OktaClient, user_id: str, parameters: dict[str, Any]
@@ -326,6 +334,7 @@ GROUP_SCHEMA: dict[str, Any] = {
 class AddToGroup(OktaUserAction):
     name = "okta.add_to_group"
     label = "Add Okta user to group"
+    sentence = "Add {account} to group {group}"
     parameters_schema = GROUP_SCHEMA
 
     def apply(
@@ -333,22 +342,15 @@ class AddToGroup(OktaUserAction):
     ) -> EnsureResult:
         return client.add_to_group(user_id, parameters["group"])
 
-    def describe(self, context: ActionContext) -> str:
-        group = context.parameters.get("group")
-        return f"Add the Okta user chosen in this approval to group {group}"
-
 
 @register
 class RemoveFromGroup(OktaUserAction):
     name = "okta.remove_from_group"
     label = "Remove Okta user from group"
+    sentence = "Remove {account} from group {group}"
     parameters_schema = GROUP_SCHEMA
 
     def apply(
         self, client: OktaClient, user_id: str, parameters: dict[str, Any]
     ) -> EnsureResult:
         return client.remove_from_group(user_id, parameters["group"])
-
-    def describe(self, context: ActionContext) -> str:
-        group = context.parameters.get("group")
-        return f"Remove the Okta user chosen in this approval from group {group}"

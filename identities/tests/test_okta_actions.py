@@ -229,7 +229,16 @@ def test_okta_action_without_approval_or_link_stops(okta_connector):
 def test_okta_action_describe_names_group(okta_connector):
     text = get_action("okta.add_to_group").describe(context({"group": "Finance"}))
 
-    assert text == "Add the Okta user chosen in this approval to group Finance"
+    assert text == "Add the Okta account chosen in this approval to group Finance"
+
+
+def test_okta_action_describe_names_user(okta_connector):
+    endpoint_user = SimpleNamespace(username="CORP\\joren")
+    action = get_action("okta.remove_from_group")
+
+    text = action.describe(context({"group": "VPN"}, endpoint_user=endpoint_user))
+
+    assert text == "Remove the Okta account chosen for CORP\\joren from group VPN"
 
 
 def test_okta_suspend_clear_sessions_does_both(okta_server, johns):
@@ -273,5 +282,8 @@ def test_okta_suspend_describe_names_sessions(okta_connector):
     both = action.describe(context({"clear_sessions": True}))
     alone = action.describe(context())
 
-    assert both.startswith("Suspend Okta user and clear all their sessions")
-    assert "sessions" not in alone
+    assert both == (
+        "Suspend the Okta account chosen in this approval, after clearing all "
+        "its sessions"
+    )
+    assert alone == "Suspend the Okta account chosen in this approval"
