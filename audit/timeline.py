@@ -8,11 +8,9 @@ every page is one query whatever the table's size.
 
 import csv
 import json
-import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import cache
 from typing import Any
 
 from django import forms
@@ -24,19 +22,6 @@ from audit.models import AuditEvent, canonical_time
 
 PAGE_SIZE = 50
 EXPORT_CHUNK_SIZE = 2000
-TIMEZONE_COOKIE = "exec_tz"
-
-
-@cache
-def timezone_names() -> list[str]:
-    return sorted(zoneinfo.available_timezones())
-
-
-def viewer_timezone(name: str | None) -> zoneinfo.ZoneInfo:
-    """Return the zone a viewer chose, or UTC when the name is unknown."""
-    if name and name in zoneinfo.available_timezones():
-        return zoneinfo.ZoneInfo(name)
-    return zoneinfo.ZoneInfo("UTC")
 
 
 class TimelineFilter(forms.Form):

@@ -31,7 +31,6 @@ from audit.forms import ReportRequestForm
 from audit.models import AuditEvent, ReportJob, ReportShare
 from audit.report import UTC, build_report_data
 from audit.timeline import (
-    TIMEZONE_COOKIE,
     TimelineFilter,
     csv_lines,
     export_events,
@@ -39,10 +38,14 @@ from audit.timeline import (
     json_chunks,
     page_of,
     subject_url,
+)
+from exec_site.events import record_event
+from exec_site.timezones import (
+    TIMEZONE_COOKIE,
+    set_timezone_cookie,
     timezone_names,
     viewer_timezone,
 )
-from exec_site.events import record_event
 
 VIEW_PERMISSION = "audit.view_auditevent"
 
@@ -102,9 +105,7 @@ def timeline(request: HttpRequest) -> HttpResponse:
     with timezone.override(zone):
         response = render(request, "audit/timeline.html", context)
     if request.GET.get("tz"):
-        response.set_cookie(
-            TIMEZONE_COOKIE, zone_name, max_age=365 * 24 * 3600, samesite="Lax"
-        )
+        set_timezone_cookie(response, zone_name)
     return response
 
 

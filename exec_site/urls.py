@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from exec_site.health import healthz
+from exec_site.timezones import choose_timezone
 
 api_v1 = [
     path("agent/", include("endpoints.urls")),
@@ -14,6 +15,7 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("timezone/", choose_timezone, name="timezone"),
     path("forensics/", include("forensics.urls")),
     path("approvals/", include("approvals.urls")),
     path("audit/", include("audit.urls")),

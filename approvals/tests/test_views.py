@@ -1,5 +1,7 @@
 """The inbox and request pages: who may view and decide what, and what they show."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
@@ -13,6 +15,7 @@ from approvals.context_processors import pending_count
 from approvals.models import ApprovalRequest
 from approvals.tests.conftest import EXECUTED, make_playbook
 from approvals.tests.factories import bulk_pending
+from exec_site.timezones import TIMEZONE_COOKIE
 from playbooks.models import StepRun
 
 pytestmark = pytest.mark.django_db
@@ -144,6 +147,23 @@ def test_detail_shows_everything_to_decide(waiting, approver):
     assert "csrfmiddlewaretoken" in page
     assert "<main" in page
     assert 'name="viewport"' in page
+
+
+def test_approval_page_in_viewer_zone(waiting, approver: User):
+    _, request = waiting
+    request.requested = datetime(2026, 12, 4, 23, 30, tzinfo=UTC)
+    request.save(update_fields=["requested"])
+    client = client_for(approver)
+
+    in_utc = client.get(f"/approvals/{request.pk}/").content.decode()
+    client.cookies[TIMEZONE_COOKIE] = "Asia/Tokyo"
+    in_tokyo = client.get(f"/approvals/{request.pk}/").content.decode()
+
+    assert "2026-12-04 23:30:00 UTC" in in_utc
+    assert "Times are shown in UTC." in in_utc
+    assert "2026-12-05 08:30:00 JST" in in_tokyo
+    assert "Times are shown in Asia/Tokyo." in in_tokyo
+    assert 'href="/timezone/?next=' in in_tokyo
 
 
 def test_reject_page_needs_comment(waiting, approver):
