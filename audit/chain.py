@@ -147,7 +147,9 @@ def _lock_chain() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
 
 
-def _chain_head() -> tuple[int, str, datetime | None]:
+def chain_head() -> tuple[int, str, datetime | None]:
+    """Return the newest event's sequence, hash and time, or 0 and the genesis
+    hash when the chain is empty."""
     head = AuditEvent.objects.order_by("-sequence").values_list(
         "sequence", "hash", "created"
     )[:1]
@@ -175,7 +177,7 @@ def append_event(data: EventData) -> AuditEvent:
     event = _build(data)
     with transaction.atomic():
         _lock_chain()
-        _link(event, _chain_head(), timezone.now())
+        _link(event, chain_head(), timezone.now())
         event.save(force_insert=True)
     return event
 
@@ -190,7 +192,7 @@ def append_many(
     events = [_build(item) for item in items]
     with transaction.atomic():
         _lock_chain()
-        previous = _chain_head()
+        previous = chain_head()
         moment = now or timezone.now()
         for event in events:
             previous = _link(event, previous, moment)
@@ -257,7 +259,10 @@ def verify_chain(batch_size: int = 5000) -> ChainReport:
     """Walk the whole chain in sequence order and stop at the first fault.
 
     NOTE: removing the newest rows leaves a shorter chain that verifies.
-    Compare the head with one recorded earlier, such as a report's cover.
+    Checking anchors (`audit.anchors.check_anchors`) catches the removal of
+    any row up to the newest anchor, but the rows appended after the newest
+    anchor can still be removed without trace. While the hourly anchor task
+    runs on schedule, that is at most the last hour's events.
     """
     checked = 0
     previous_hash = GENESIS_HASH

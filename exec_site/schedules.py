@@ -34,4 +34,10 @@ SCHEDULES: list[PeriodicTask] = [
     PeriodicTask("playbooks-tick", "playbooks.tasks.tick", 1),
     PeriodicTask("playbooks-watchdog", "playbooks.tasks.watchdog", 1),
     PeriodicTask("approvals-sweep", "approvals.tasks.sweep", 1),
+    # Records the audit chain head outside the database. Events appended after
+    # the newest anchor can be removed without trace, so the interval bounds
+    # that window. Hourly keeps the window short and costs 24 log lines a day.
+    # The anchor file grows by at most as many, because an unchanged head adds
+    # no line.
+    PeriodicTask("audit-anchor", "audit.tasks.anchor_chain", 60),
 ]

@@ -358,6 +358,16 @@ EXEC_AGENT_TASK_TIMEOUT = env_int("EXEC_AGENT_TASK_TIMEOUT", 7200, minimum=60)
 # Largest JSON body, in bytes, that the agent API reads; larger ones get 413.
 EXEC_AGENT_MAX_BODY = env_int("EXEC_AGENT_MAX_BODY", 1_048_576, minimum=1024)
 
+# The hourly audit anchor task appends the chain head to this file, as well as
+# logging it. A relative path would depend on each process's working folder.
+_anchor_file = env_str("EXEC_AUDIT_ANCHOR_FILE")
+if _anchor_file is not None and not Path(_anchor_file).is_absolute():
+    raise SettingsError(
+        f"EXEC_AUDIT_ANCHOR_FILE: {_anchor_file!r} is a relative path; use an "
+        "absolute path such as /var/lib/exec-anchors/audit-anchors.jsonl."
+    )
+EXEC_AUDIT_ANCHOR_FILE = Path(_anchor_file) if _anchor_file else None
+
 LOG_LEVEL = env_choice(
     "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 )

@@ -13,18 +13,6 @@ from exec_site.events import record_event
 pytestmark = pytest.mark.django_db
 
 
-def _raw(sql: str, params: list) -> None:
-    """Run SQL past every guard, as a PostgreSQL superuser could."""
-    table = AuditEvent._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The replica role skips ordinary triggers, the append-only one too.
-            cursor.execute("SET session_replication_role = replica")
-        cursor.execute(sql.format(table=table), params)
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = DEFAULT")
-
-
 def test_chain_links_each_event_to_the_previous():
     for number in range(3):
         record_event("test.ping", f"ping {number}", details={"n": number})
@@ -152,10 +140,10 @@ def test_verify_reports_all_rows(capsys):
     assert "all 25 event(s) verify" in output
 
 
-def test_verify_finds_a_modified_row():
+def test_verify_finds_a_modified_row(raw_sql):
     append_many([EventData("test.bulk", f"event {n}") for n in range(10)])
     target = AuditEvent.objects.get(sequence=6)
-    _raw("UPDATE {table} SET summary = %s WHERE id = %s", ["forged", target.pk])
+    raw_sql("UPDATE {table} SET summary = %s WHERE id = %s", ["forged", target.pk])
 
     with pytest.raises(CommandError) as raised:
         call_command("verify_audit", batch_size=4)
@@ -166,9 +154,9 @@ def test_verify_finds_a_modified_row():
     assert "content hash differs" in message
 
 
-def test_verify_finds_a_deleted_row():
+def test_verify_finds_a_deleted_row(raw_sql):
     append_many([EventData("test.bulk", f"event {n}") for n in range(10)])
-    _raw("DELETE FROM {table} WHERE sequence = %s", [4])
+    raw_sql("DELETE FROM {table} WHERE sequence = %s", [4])
     following = AuditEvent.objects.get(sequence=5)
 
     with pytest.raises(CommandError) as raised:
@@ -179,10 +167,12 @@ def test_verify_finds_a_deleted_row():
     assert "1 event(s) missing" in message
 
 
-def test_verify_finds_a_rewritten_link():
+def test_verify_finds_a_rewritten_link(raw_sql):
     append_many([EventData("test.bulk", f"event {n}") for n in range(5)])
     target = AuditEvent.objects.get(sequence=3)
-    _raw("UPDATE {table} SET previous_hash = %s WHERE id = %s", ["f" * 64, target.pk])
+    raw_sql(
+        "UPDATE {table} SET previous_hash = %s WHERE id = %s", ["f" * 64, target.pk]
+    )
 
     report = verify_chain()
 
@@ -191,14 +181,14 @@ def test_verify_finds_a_rewritten_link():
     assert "link broken" in report.fault.problem
 
 
-def test_verify_finds_a_row_rehashed_after_change():
+def test_verify_finds_a_row_rehashed_after_change(raw_sql):
     # Someone who recomputes the hash of a changed row still breaks the
     # link of the row after it.
     append_many([EventData("test.bulk", f"event {n}") for n in range(5)])
     target = AuditEvent.objects.get(sequence=2)
     target.summary = "forged"
     new_hash = target.compute_hash()
-    _raw(
+    raw_sql(
         "UPDATE {table} SET summary = %s, hash = %s WHERE id = %s",
         ["forged", new_hash, target.pk],
     )

@@ -49,6 +49,7 @@ def production_env(tmp_path: Path) -> dict[str, str]:
         ("EXEC_PORT", "http", "whole number"),
         ("LOG_LEVEL", "chatty", "DEBUG, INFO, WARNING"),
         ("EXEC_BASE_URL", "exec.example.com", "http, https"),
+        ("EXEC_AUDIT_ANCHOR_FILE", "anchors.jsonl", "absolute path"),
     ],
 )
 def test_startup_rejects_bad_variable(tmp_path, variable, value, accepted):
