@@ -128,7 +128,8 @@ class FakeReceiver:
     """A fake Slack webhook or webhook receiver on 127.0.0.1.
 
     `replies` is consumed one per request: (status, body, headers); when it is
-    empty the receiver returns `default`.
+    empty the receiver returns `default`. A `Date` among the headers replaces
+    the server's own.
     """
 
     base_url: str = ""
@@ -149,19 +150,28 @@ def receiver() -> Iterator[FakeReceiver]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             fake.received.append(
-                {"path": self.path, "headers": dict(self.headers), "body": body}
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": body,
+                }
             )
             status, text, headers = (
                 fake.replies.pop(0) if fake.replies else fake.default
             )
             data = text.encode()
-            self.send_response(status)
+            self.send_response_only(status)
+            if "Date" not in headers:
+                self.send_header("Date", self.date_time_string())
             for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        do_GET = do_POST
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     fake.base_url = f"http://127.0.0.1:{server.server_address[1]}"

@@ -4,6 +4,27 @@ Each client builds an `HttpClient` with its vendor's rate-limit style. The
 client retries only 429, 503 and 504, waits as long as the vendor's header says
 (plus jitter), and gives up after a maximum number of attempts or a maximum
 total wait. Sleeping and the clock are injectable, so tests run without waiting.
+
+Okta clients also pace themselves before Okta responds with 429. Okta sends
+`X-Rate-Limit-Limit`, `X-Rate-Limit-Remaining` and `X-Rate-Limit-Reset` on every
+response. When a response other than a 429 shows that `Remaining` is at or
+below `RetryPolicy.pacing_threshold` times `Limit` (10% by default), the next
+request to the same bucket waits until the reset plus jitter. Like the 429 wait,
+it is measured from the server's `Date`. Pacing and the retries of one request
+share the policy's maximum total wait. A pacing wait that would exceed it is
+skipped and the request is sent at once, just as a 429 whose reset is too far
+away is returned without waiting.
+
+A bucket is the HTTP method and the path template: under `/api/v1/` every
+second path segment (a user id, login, group id or lifecycle operation) becomes
+`*`, so `POST /api/v1/users/00u.../lifecycle/suspend` is paced in
+`POST /api/v1/users/*/lifecycle/*`. Budgets are kept per base URL and bucket in
+a `RateLimitBudgets` table, which the clients of one process share through
+`OKTA_RATE_LIMITS`. Each worker process keeps its own table.
+
+NOTE: the headers do not name Okta's bucket, and Okta may group paths
+differently from these templates. A request to a bucket that Exec has not seen
+run low can still get a 429, which the retry rules above handle.
 """
 
 import enum
@@ -37,13 +58,25 @@ class RateLimitStyle(enum.StrEnum):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how long a client retries a 429, 503 or 504."""
+    """How often and how long a client retries a 429, 503 or 504, and paces."""
 
     max_attempts: int = 3
     max_total_wait: float = 60.0
     max_jitter: float = 1.0
     # Wait before retrying a 503 or 504 that names no time, doubled each retry.
     fallback_wait: float = 1.0
+    # Fraction of Okta's X-Rate-Limit-Limit at or below which the remaining
+    # budget makes the next request to that bucket wait for the reset. The
+    # 10% margin leaves room for other integrations that share the org's
+    # budget. 0 turns pacing off.
+    pacing_threshold: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.pacing_threshold < 1:
+            raise ValueError(
+                f"pacing_threshold must be at least 0 (no pacing) and below 1, "
+                f"not {self.pacing_threshold!r}; use a fraction such as 0.1"
+            )
 
 
 class HttpConnectionError(Exception):
@@ -213,11 +246,8 @@ def rate_limit_wait(
     clock, so a skewed local clock cannot stretch or shrink the wait.
     """
     if style == RateLimitStyle.OKTA:
-        reset = _min_number(header_values(response, "X-Rate-Limit-Reset"))
-        server_now = _server_now(response)
-        if reset is None or server_now is None:
-            return _retry_after(response, now)
-        return max(reset - server_now + 1, 0.0)
+        wait = _okta_reset_wait(response)
+        return wait if wait is not None else _retry_after(response, now)
 
     if style == RateLimitStyle.CROWDSTRIKE:
         retry_at = _min_number(header_values(response, "X-RateLimit-RetryAfter"))
@@ -229,6 +259,15 @@ def rate_limit_wait(
         return max(retry_at - (server_now if server_now is not None else now), 0.0)
 
     return _retry_after(response, now)
+
+
+def _okta_reset_wait(response: requests.Response) -> float | None:
+    """Return the seconds until Okta's X-Rate-Limit-Reset plus 1, from `Date`."""
+    reset = _min_number(header_values(response, "X-Rate-Limit-Reset"))
+    server_now = _server_now(response)
+    if reset is None or server_now is None:
+        return None
+    return max(reset - server_now + 1, 0.0)
 
 
 def _retry_after(response: requests.Response, now: float) -> float | None:
@@ -245,12 +284,81 @@ def _retry_after(response: requests.Response, now: float) -> float | None:
         return None
 
 
+def okta_rate_limit_bucket(method: str, url: str) -> str:
+    """Return the bucket an Okta request is paced in: method and path template.
+
+    Under /api/v1/ segments alternate between a collection and an item, so each
+    item becomes "*". The template never contains a login or an id.
+    """
+    path = urlsplit(url).path
+    prefix = "/api/v1/"
+    if not path.startswith(prefix):
+        return f"{method} {path}"
+    segments = [segment for segment in path[len(prefix) :].split("/") if segment]
+    template = ["*" if index % 2 else segment for index, segment in enumerate(segments)]
+    return f"{method} {prefix}{'/'.join(template)}"
+
+
+@dataclass(frozen=True)
+class RateLimitBudget:
+    """The budget Okta last reported for a bucket, with `resets_at` on our clock."""
+
+    limit: int
+    remaining: int
+    resets_at: float
+
+    def is_low(self, threshold: float) -> bool:
+        return self.remaining <= threshold * self.limit
+
+
+class RateLimitBudgets:
+    """The last budget Okta reported for each org and bucket, shared by threads.
+
+    The lock guards only the table. Callers sleep outside it, so threads pacing
+    one bucket wait side by side and never hold up another bucket.
+    """
+
+    def __init__(self) -> None:
+        self._budgets: dict[tuple[str, str], RateLimitBudget] = {}
+        self._lock = threading.Lock()
+
+    def record(
+        self, key: tuple[str, str], response: requests.Response, now: float
+    ) -> None:
+        """Store the budget a response reports for `key` (base URL, bucket).
+
+        A response without a positive limit, a remaining count, a reset time or
+        a `Date` changes nothing. Okta sends limit 0 when the concurrent-request
+        limit was hit, which is not a per-window budget.
+        """
+        limit = _min_number(header_values(response, "X-Rate-Limit-Limit"))
+        remaining = _min_number(header_values(response, "X-Rate-Limit-Remaining"))
+        wait = _okta_reset_wait(response)
+        if limit is None or remaining is None or wait is None or limit <= 0:
+            return
+
+        budget = RateLimitBudget(int(limit), int(remaining), now + wait)
+        with self._lock:
+            self._budgets[key] = budget
+
+    def get(self, key: tuple[str, str]) -> RateLimitBudget | None:
+        with self._lock:
+            return self._budgets.get(key)
+
+
+# One table per process, so that the short-lived clients each task builds
+# still see what earlier requests to the same org reported.
+OKTA_RATE_LIMITS = RateLimitBudgets()
+
+
 class HttpClient:
     """A `requests.Session` for one vendor account, with retries and auth.
 
     `label` names the account in logs (for example "okta connector=3"). With
     `redact_urls` the URL never reaches a log or an error, for vendors such as
-    Slack whose webhook URL is itself the secret.
+    Slack whose webhook URL is itself the secret. Okta clients that share
+    `rate_limits` pace by the budgets any of them recorded. Without it a client
+    paces only by its own responses.
     """
 
     def __init__(
@@ -266,6 +374,7 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         session: requests.Session | None = None,
+        rate_limits: RateLimitBudgets | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.label = label
@@ -279,6 +388,9 @@ class HttpClient:
         self.session = session or requests.Session()
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = "Exec"
+        self.rate_limits: RateLimitBudgets | None = None
+        if style == RateLimitStyle.OKTA and self.policy.pacing_threshold > 0:
+            self.rate_limits = rate_limits or RateLimitBudgets()
 
     def describe_url(self, url: str) -> str:
         return "<redacted URL>" if self.redact_urls else url.split("?", 1)[0]
@@ -310,7 +422,7 @@ class HttpClient:
         headers: dict[str, str] | None = None,
         use_auth: bool = True,
     ) -> requests.Response:
-        """Send one request with retries; return the last response.
+        """Send one request, paced and retried; return the last response.
 
         The caller maps the status code; only transport failures raise
         (HttpConnectionError). A 401 makes a renewable credential re-mint once.
@@ -318,12 +430,18 @@ class HttpClient:
         url = self.absolute_url(path_or_url)
         method = method.upper()
         extra = dict(headers or {})
+        bucket = okta_rate_limit_bucket(method, url)
         attempt = 0
         waited = 0.0
         reminted = False
         while True:
             attempt += 1
+            waited += self._pace(bucket, waited)
             response = self._send(method, url, params, json, data, extra, use_auth)
+            # A 429's own reset time is waited for by the retry below.
+            if self.rate_limits is not None and response.status_code != 429:
+                key = (self.base_url, bucket)
+                self.rate_limits.record(key, response, self.clock())
 
             if response.status_code == 401 and use_auth and self.auth and not reminted:
                 reminted = True
@@ -357,6 +475,39 @@ class HttpClient:
                 if request_id:
                     extra["X-Okta-Retry-For"] = request_id
                 extra["X-Okta-Retry-Count"] = str(attempt)
+
+    def _pace(self, bucket: str, waited: float) -> float:
+        """Sleep until a bucket whose budget ran low resets; return the wait."""
+        if self.rate_limits is None:
+            return 0.0
+        budget = self.rate_limits.get((self.base_url, bucket))
+        if budget is None or not budget.is_low(self.policy.pacing_threshold):
+            return 0.0
+        delay = budget.resets_at - self.clock()
+        if delay <= 0:
+            return 0.0
+        delay += random.uniform(0, self.policy.max_jitter)  # noqa: S311
+
+        if waited + delay > self.policy.max_total_wait:
+            logger.warning(
+                "not pacing vendor=%s bucket=%s wait=%.1fs exceeds max total wait "
+                "%.0fs; sending now",
+                self.label,
+                bucket,
+                delay,
+                self.policy.max_total_wait,
+            )
+            return 0.0
+        logger.info(
+            "pacing vendor=%s bucket=%s wait=%.1fs remaining=%d limit=%d",
+            self.label,
+            bucket,
+            delay,
+            budget.remaining,
+            budget.limit,
+        )
+        self.sleep(delay)
+        return delay
 
     def _retry_delay(
         self, method: str, response: requests.Response, attempt: int, waited: float

@@ -24,9 +24,11 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from connectors.choices import OktaAuthType, Outcome
 from connectors.http import (
+    OKTA_RATE_LIMITS,
     TOKEN_CACHE,
     CachedTokenAuth,
     HttpClient,
+    RateLimitBudgets,
     RateLimitStyle,
     RetryPolicy,
     StaticAuth,
@@ -243,6 +245,7 @@ class OktaClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         token_cache: TokenCache = TOKEN_CACHE,
+        rate_limits: RateLimitBudgets = OKTA_RATE_LIMITS,
         policy: RetryPolicy | None = None,
         timeout: tuple[float, float] = (5.0, 30.0),
     ) -> "OktaClient":
@@ -256,6 +259,7 @@ class OktaClient:
             "sleep": sleep,
             "clock": clock,
             "timeout": timeout,
+            "rate_limits": rate_limits,
         }
         secret = connector.get_secret()
         if not secret:

@@ -3,9 +3,11 @@
 It serves the parts of the Okta Management API that Exec calls: users in every
 status, groups of each type, link pagination, lifecycle rules, sessions, group
 membership, SSWS tokens and an OAuth token endpoint for private-key JWT service
-apps. Switches on `SandboxState` reproduce awkward real behaviour: 429s with
-duplicate rate-limit headers, short token lifetimes, a search index that lags
-writes and a `next` link on a full last page.
+apps. Each API bucket (method and route, such as `GET /api/v1/users/*`) has a
+request budget per window, reported in the `X-Rate-Limit-*` headers and
+rejected with 429 once spent. Switches on `SandboxState` reproduce awkward real
+behaviour: 429s with duplicate rate-limit headers, short token lifetimes, a
+search index that lags writes and a `next` link on a full last page.
 """
 
 import base64
@@ -15,7 +17,7 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -117,6 +119,26 @@ class IssuedToken:
     expires_at: float
 
 
+@dataclass
+class RateWindow:
+    """One bucket's budget: `limit` requests until `reset` (epoch seconds)."""
+
+    limit: int
+    reset: int
+    used: int = 0
+
+    @property
+    def exceeded(self) -> bool:
+        return self.used > self.limit
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [
+            ("X-Rate-Limit-Limit", str(self.limit)),
+            ("X-Rate-Limit-Remaining", str(max(self.limit - self.used, 0))),
+            ("X-Rate-Limit-Reset", str(self.reset)),
+        ]
+
+
 class SandboxError(Exception):
     def __init__(self, status: int, code: str, summary: str, **extra: Any) -> None:
         super().__init__(summary)
@@ -152,6 +174,12 @@ class SandboxState:
         # Each entry makes one coming /api/v1 request fail with a 429.
         self.queued_rate_limits: list[dict[str, Any]] = []
         self.queued_failures: list[int] = []
+        # Requests each bucket allows per window, unless `rate_limits` names
+        # the bucket, as in rate_limits["GET /api/v1/users/*"] = 5.
+        self.rate_limit = 600
+        self.rate_limits: dict[str, int] = {}
+        self.rate_limit_window = 60.0
+        self.rate_windows: dict[str, RateWindow] = {}
 
     def now(self) -> float:
         return self.clock() + self.clock_skew
@@ -260,6 +288,23 @@ class SandboxState:
         self.queued_rate_limits.append(
             {"resets_in": resets_in, "concurrency": concurrency}
         )
+
+    def spend_request(self, bucket: str) -> RateWindow:
+        """Count one request against `bucket`; return a copy of its window.
+
+        A new window opens once the current one has reset.
+        """
+        with self.lock:
+            now = self.now()
+            window = self.rate_windows.get(bucket)
+            if window is None or now >= window.reset:
+                window = RateWindow(
+                    limit=self.rate_limits.get(bucket, self.rate_limit),
+                    reset=int(now + self.rate_limit_window),
+                )
+                self.rate_windows[bucket] = window
+            window.used += 1
+            return replace(window)
 
     def user_json(self, user: SandboxUser, *, single: bool = False) -> dict[str, Any]:
         href = f"{self.base_url}/api/v1/users/{user.id}"
@@ -483,6 +528,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         request_id = secrets.token_urlsafe(12)
+        # Set by _route once the request is counted against its bucket.
+        self.rate_headers: list[tuple[str, str]] = []
         entry = {
             "method": method,
             "path": parts.path,
@@ -519,8 +566,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         pairs = headers.items() if isinstance(headers, dict) else headers
         names = {name.lower() for name, _ in pairs}
         if "x-rate-limit-reset" not in names:
+            # Requests that reach no bucket (the token endpoint, unknown paths,
+            # rejected tokens) are not counted but still carry the headers.
             reset = str(int(self.server.state.now()) + 60)
-            for name, value in (
+            for name, value in self.rate_headers or (
                 ("X-Rate-Limit-Limit", "600"),
                 ("X-Rate-Limit-Remaining", "599"),
                 ("X-Rate-Limit-Reset", reset),
@@ -552,6 +601,14 @@ class SandboxHandler(BaseHTTPRequestHandler):
         segments = [unquote(s) for s in path[len("/api/v1/") :].split("/") if s]
         scopes = self._authenticate()
         route, handler_args = self._match(method, segments)
+        window = state.spend_request(route[2])
+        self.rate_headers = window.headers()
+        if window.exceeded:
+            raise SandboxError(
+                429,
+                "E0000047",
+                "API call exceeded rate limit due to too many requests.",
+            )
         if scopes is not None:
             required = SCOPES.get((method, route[1]))
             if required and required not in scopes:
@@ -593,7 +650,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 arguments = [
                     s for p, s in zip(pattern, segments, strict=True) if p == "*"
                 ]
-                return (target[0], target[1]), arguments
+                bucket = f"{method} /api/v1/{'/'.join(pattern)}"
+                return (target[0], target[1], bucket), arguments
         raise SandboxError(404, "E0000022", "The endpoint does not exist.")
 
     def _authenticate(self) -> frozenset[str] | None:

@@ -1,6 +1,7 @@
 """Fixtures for the connector tests: Okta clients whose sleeps are recorded."""
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -17,6 +18,24 @@ class RecordingSleep:
 
     def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+
+
+class FakeTime:
+    """A clock that only `sleep` moves, shared by threads, clients and fake Okta."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+        self.waits: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.waits.append(seconds)
+            self.now += seconds
 
 
 @pytest.fixture

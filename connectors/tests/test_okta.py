@@ -1,10 +1,20 @@
 """The Okta client against the fake Okta on 127.0.0.1."""
 
+import threading
+import time
+
 import pytest
 import requests
 
 from connectors.choices import Outcome
-from connectors.http import HttpClient, RateLimitStyle, RetryPolicy, StaticAuth
+from connectors.http import (
+    OKTA_RATE_LIMITS,
+    HttpClient,
+    RateLimitBudgets,
+    RateLimitStyle,
+    RetryPolicy,
+    StaticAuth,
+)
 from connectors.okta import (
     OktaAuthError,
     OktaClient,
@@ -13,6 +23,7 @@ from connectors.okta import (
     OktaPaginationError,
     OktaRateLimited,
 )
+from connectors.tests.conftest import FakeTime
 
 
 def user_id(okta_server, login: str) -> str:
@@ -351,6 +362,108 @@ def test_okta_rate_limit_stops_after_max_attempts(okta_server, sleeps):
 
     assert len(sleeps.waits) == 2
     assert len(okta_server.state.queued_rate_limits) == 2
+
+
+def paced_client(okta_server, clock: FakeTime, threshold: float) -> OktaClient:
+    """A client whose sleeps move the clock that the fake Okta also reads."""
+    okta_server.state.clock = clock
+    http = HttpClient(
+        okta_server.base_url,
+        label="okta test",
+        style=RateLimitStyle.OKTA,
+        auth=StaticAuth(f"SSWS {okta_server.api_token}"),
+        policy=RetryPolicy(pacing_threshold=threshold),
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    return OktaClient(http)
+
+
+@pytest.fixture
+def small_budget(okta_server) -> str:
+    """Allow 10 reads of one user per 10-second window; return that user's id."""
+    okta_server.state.rate_limits["GET /api/v1/users/*"] = 10
+    okta_server.state.rate_limit_window = 10
+    return user_id(okta_server, "jane.doe@example.com")
+
+
+def read_user_statuses(okta_server, client: OktaClient, user: str) -> list[int]:
+    """Read `user` 25 times; return the status of every request the server saw."""
+    for _ in range(25):
+        client.get_user(user)
+    return [r["status"] for r in calls(okta_server, "GET", user)]
+
+
+def test_okta_paces_instead_of_429(okta_server, small_budget):
+    clock = FakeTime(time.time())
+    client = paced_client(okta_server, clock, threshold=0.2)
+
+    statuses = read_user_statuses(okta_server, client, small_budget)
+
+    # Eight reads leave 2 of 10, so reads 9, 17 and 25 wait for a new window.
+    # Each wait is the 10 s from Date to the reset, plus 1 s and the jitter.
+    assert statuses == [200] * 25
+    assert len(clock.waits) == 3
+    assert all(11 <= wait <= 12 for wait in clock.waits), clock.waits
+
+
+def test_okta_without_pacing_gets_429(okta_server, small_budget):
+    clock = FakeTime(time.time())
+    client = paced_client(okta_server, clock, threshold=0)
+
+    statuses = read_user_statuses(okta_server, client, small_budget)
+
+    assert statuses.count(429) == 2
+    assert statuses.count(200) == 25
+
+
+def test_okta_threads_share_pacing(okta_server, small_budget):
+    clock = FakeTime(time.time())
+    client = paced_client(okta_server, clock, threshold=0.5)
+    # Pacing starts with 5 of 10 left, and at most 3 other threads can have a
+    # read in flight by then, so no window is overspent.
+    failures: list[Exception] = []
+
+    def read_user() -> None:
+        try:
+            for _ in range(10):
+                client.get_user(small_budget)
+        except Exception as error:
+            failures.append(error)
+
+    workers = [threading.Thread(target=read_user) for _ in range(4)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=30)
+
+    statuses = [r["status"] for r in calls(okta_server, "GET", small_budget)]
+    assert failures == []
+    assert statuses == [200] * 40
+    assert clock.waits
+
+
+def test_okta_connector_clients_share_budgets(
+    okta_connector, okta_server, small_budget
+):
+    clock = FakeTime(time.time())
+    okta_server.state.clock = clock
+    budgets = RateLimitBudgets()
+    first, second = (
+        OktaClient.for_connector(
+            okta_connector, sleep=clock.sleep, clock=clock, rate_limits=budgets
+        )
+        for _ in range(2)
+    )
+
+    for _ in range(9):  # leaves 1 of 10, the default 10% threshold
+        first.get_user(small_budget)
+    second.get_user(small_budget)
+
+    default = OktaClient.for_connector(okta_connector)
+    assert len(clock.waits) == 1
+    assert 11 <= clock.waits[0] <= 12
+    assert default.http.rate_limits is OKTA_RATE_LIMITS
 
 
 def test_okta_post_not_retried_on_503(okta_server, okta_client, sleeps):

@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from connectors.management.commands.okta_sandbox import (
 from connectors.models import Connector
 from connectors.okta import OktaClient
 from connectors.okta_sandbox import SandboxState, add_sample_directory, stable_id
+from connectors.tests.conftest import FakeTime
 from exec_site.testing import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -337,3 +339,31 @@ def test_sandbox_state_ids_have_okta_shape():
 
     assert re.fullmatch(r"00u[0-9A-Za-z]{17}", user.id)
     assert re.fullmatch(r"00g[0-9A-Za-z]{17}", group.id)
+
+
+def test_sandbox_bucket_budget_counts_down_and_resets(okta_server):
+    start = time.time()
+    clock = FakeTime(start)
+    okta_server.state.clock = clock
+    okta_server.state.rate_limits["GET /api/v1/groups"] = 2
+
+    first = get(okta_server, "/api/v1/groups")
+    second = get(okta_server, "/api/v1/groups")
+    spent = get(okta_server, "/api/v1/groups")
+    users = get(okta_server, "/api/v1/users")
+    clock.sleep(int(spent.headers["X-Rate-Limit-Reset"]) - clock() + 1)
+    renewed = get(okta_server, "/api/v1/groups")
+
+    assert [first.status_code, second.status_code] == [200, 200]
+    assert first.headers["X-Rate-Limit-Limit"] == "2"
+    assert first.headers["X-Rate-Limit-Remaining"] == "1"
+    assert second.headers["X-Rate-Limit-Remaining"] == "0"
+    assert spent.status_code == 429
+    assert spent.json()["errorCode"] == "E0000047"
+    assert spent.headers["X-Rate-Limit-Remaining"] == "0"
+    assert spent.headers["X-Rate-Limit-Reset"] == str(int(start + 60))
+    assert users.status_code == 200
+    assert users.headers["X-Rate-Limit-Limit"] == "600"
+    assert users.headers["X-Rate-Limit-Remaining"] == "599"
+    assert renewed.status_code == 200
+    assert renewed.headers["X-Rate-Limit-Remaining"] == "1"
