@@ -151,7 +151,10 @@ def test_walkthrough_detection_to_audit_report(
     page = browser.get(f"/approvals/{approval.pk}/")
     assert page.status_code == 200
     assert b"joren.m@example.com" in page.content
-    assert b"clear all their sessions" in page.content
+    assert (
+        b"Suspend the Okta account chosen for CORP\\joren, after clearing all its "
+        b"sessions" in page.content
+    )
     response = browser.post(
         f"/approvals/{approval.pk}/approve", {"option": approval.options[0]["id"]}
     )
