@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 
 from endpoints.choices import (
+    FINAL,
     TASK_TERMINAL,
     EndpointStatus,
     Source,
@@ -233,12 +234,22 @@ def _enroll_again(
 # Agent tokens ---------------------------------------------------------------
 
 
+class TokenRotationRefused(Exception):
+    """The endpoint has left service, so a new agent token would never work."""
+
+
 def rotate_agent_token(endpoint: Endpoint, *, actor: Any, now: datetime) -> str:
     """Give the endpoint a new agent token and return it; the old one stops working.
 
     The agent keeps its old token, so it must be given the new one (or
-    re-enroll) to check in again.
+    re-enroll) to check in again. Raises TokenRotationRefused for an
+    uninstalled or decommissioned endpoint, whose tokens are rejected.
     """
+    if endpoint.status in FINAL:
+        raise TokenRotationRefused(
+            f"Endpoint {endpoint.hostname} is {endpoint.status}, so a new agent "
+            "token would be rejected; enroll its agent again instead."
+        )
     agent_token = new_token("agt")
     with transaction.atomic():
         endpoint.agent_token_hash = hash_token(agent_token)

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.forms import ModelForm
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from endpoints.actions import (
     DecommissionRefused,
+    TokenRotationRefused,
     create_enrollment_token,
     decommission_endpoint,
     revoke_agent_token,
@@ -225,15 +227,20 @@ class EndpointAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Rotate agent token", permissions=["manage_agent_token"])
-    def rotate_token(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+    def rotate_token(
+        self, request: HttpRequest, queryset: QuerySet
+    ) -> HttpResponse | None:
         now = timezone.now()
-        tokens = [
-            (
-                endpoint.hostname,
-                rotate_agent_token(endpoint, actor=request.user, now=now),
-            )
-            for endpoint in queryset
-        ]
+        tokens = []
+        for endpoint in queryset:
+            try:
+                token = rotate_agent_token(endpoint, actor=request.user, now=now)
+            except TokenRotationRefused as refusal:
+                self.message_user(request, str(refusal), messages.ERROR)
+            else:
+                tokens.append((endpoint.hostname, token))
+        if not tokens:
+            return None
         return show_tokens_once(request, "New agent tokens", tokens)
 
     @admin.action(description="Set legal hold", permissions=["change"])
@@ -251,8 +258,34 @@ class EndpointAdmin(admin.ModelAdmin):
         )
 
 
+class EnrollmentTokenForm(forms.ModelForm):
+    """Rejects a new token that could never be used."""
+
+    class Meta:
+        model = EnrollmentToken
+        fields = ["label", "expires", "max_uses", "tags", "revoked"]
+
+    def clean_expires(self) -> Any:
+        expires = self.cleaned_data["expires"]
+        if self.instance._state.adding and expires <= timezone.now():
+            raise forms.ValidationError(
+                "This time has passed; choose a time in the future."
+            )
+        return expires
+
+    def clean_max_uses(self) -> Any:
+        max_uses = self.cleaned_data["max_uses"]
+        if max_uses == 0:
+            raise forms.ValidationError(
+                "A token with 0 uses can never enroll; leave it empty for no "
+                "limit or enter 1 or more."
+            )
+        return max_uses
+
+
 @admin.register(EnrollmentToken)
 class EnrollmentTokenAdmin(admin.ModelAdmin):
+    form = EnrollmentTokenForm
     list_display = [
         "__str__",
         "expires",

@@ -133,7 +133,8 @@ class AgentTokenAuthentication(authentication.BaseAuthentication):
             "latin-1", errors="replace"
         )
         scheme, _, token = header.partition(" ")
-        if scheme != self.keyword:
+        # The scheme is matched in any case, as DRF's TokenAuthentication does.
+        if scheme.lower() != self.keyword.lower():
             raise exceptions.AuthenticationFailed(self.failure)
 
         endpoint = endpoint_for_token(token.strip())

@@ -186,6 +186,56 @@ class CheckinResponseSerializer(serializers.Serializer):
     tasks = AgentTaskSerializer(many=True)
 
 
+# Task results are summaries, a few levels deep. The limit keeps them
+# renderable, because json.dumps, which the admin uses to show a result,
+# recurses once per level.
+MAX_RESULT_DEPTH = 32
+
+
+def unstorable_json(value: Any, max_depth: int) -> str | None:
+    """Return why PostgreSQL's jsonb cannot store `value`, or None if it can.
+
+    jsonb rejects NUL characters and unpaired surrogates in keys and strings.
+    The walk uses a stack, not recursion, so any depth is safe to check.
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            return f"Nested deeper than {max_depth} levels; flatten the result."
+        if isinstance(item, dict):
+            for key, child in item.items():
+                problem = _unstorable_text(key)
+                if problem:
+                    return f"Key {_preview(key)} {problem}"
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            problem = _unstorable_text(item)
+            if problem:
+                return f"Value {_preview(item)} {problem}"
+    return None
+
+
+def _unstorable_text(text: str) -> str | None:
+    if "\x00" in text:
+        return "contains a NUL character, which cannot be stored; remove it."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        code = ord(text[error.start])
+        return (
+            f"contains an unpaired surrogate (U+{code:04X}), which cannot be "
+            "stored; send valid Unicode."
+        )
+    return None
+
+
+def _preview(text: str) -> str:
+    return ascii(text if len(text) <= 40 else text[:40] + "...")
+
+
 class TaskResultSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=sorted(TASK_REPORTABLE))
     result = serializers.JSONField(required=False, allow_null=True, default=None)
@@ -198,6 +248,9 @@ class TaskResultSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 f"Expected a JSON object or null, got {type(value).__name__}."
             )
+        problem = unstorable_json(value, MAX_RESULT_DEPTH)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
 

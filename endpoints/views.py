@@ -40,6 +40,11 @@ class BodyTooLarge(exceptions.APIException):
     default_code = "body_too_large"
 
 
+class LengthRequired(exceptions.APIException):
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_code = "length_required"
+
+
 class AgentJSONParser(JSONParser):
     """JSON parser that reads at most EXEC_AGENT_MAX_BODY bytes.
 
@@ -68,11 +73,23 @@ class AgentJSONParser(JSONParser):
             raise exceptions.ParseError(
                 f"Malformed JSON body ({error}); send a UTF-8 JSON object."
             ) from None
+        except RecursionError:
+            raise exceptions.ParseError(
+                "Malformed JSON body (nested too deeply to parse); send a JSON "
+                "object nested at most a few levels deep."
+            ) from None
 
     @staticmethod
     def _too_large(size: int | None, limit: int) -> str:
         actual = f"{size} bytes" if size is not None else "larger than that"
         return f"Request body is {actual}; the limit is {limit} bytes."
+
+
+# Responses that any agent API request can get for its body.
+BODY_ERRORS = {
+    411: OpenApiResponse(description="The body came without a Content-Length."),
+    413: OpenApiResponse(description="The body is over EXEC_AGENT_MAX_BODY."),
+}
 
 
 class AgentAPIView(APIView):
@@ -82,6 +99,21 @@ class AgentAPIView(APIView):
     permission_classes = [IsAuthenticated]
     parser_classes = [AgentJSONParser]
     throttle_classes: list[type] = []
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Django reads a body only up to CONTENT_LENGTH, so a chunked body
+        # without one would arrive empty and count as an empty check-in.
+        # Checked before authentication, so a bad request costs no query.
+        if request.method == "POST":
+            length = request.META.get("CONTENT_LENGTH") or ""
+            if not length.isdigit():
+                raise LengthRequired(
+                    "The request has no Content-Length; send the JSON body with "
+                    "one, not chunked."
+                )
+            if int(length) == 0:
+                raise exceptions.ParseError("The body is empty; send a JSON object.")
+        super().initial(request, *args, **kwargs)
 
 
 class EnrollView(AgentAPIView):
@@ -94,6 +126,7 @@ class EnrollView(AgentAPIView):
             201: EnrollResponseSerializer,
             400: OpenApiResponse(description="A field is missing or invalid."),
             403: OpenApiResponse(description="The enrollment token is not usable."),
+            **BODY_ERRORS,
         },
         auth=[],
     )
@@ -124,7 +157,7 @@ class CheckinView(AgentAPIView):
             200: CheckinResponseSerializer,
             400: OpenApiResponse(description="Malformed JSON or a bad field type."),
             401: OpenApiResponse(description="Authentication failed."),
-            413: OpenApiResponse(description="The body is over the limit."),
+            **BODY_ERRORS,
         },
     )
     def post(self, request: Request) -> Response:
@@ -156,6 +189,7 @@ class TaskResultView(AgentAPIView):
             400: OpenApiResponse(description="Unknown status or a bad field type."),
             404: OpenApiResponse(description="No such task for this endpoint."),
             409: OpenApiResponse(description="The task is final already."),
+            **BODY_ERRORS,
         },
     )
     def post(self, request: Request, task_id: int) -> Response:

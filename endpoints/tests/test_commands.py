@@ -54,6 +54,10 @@ def test_create_enrollment_token_bad_tag():
 
 
 @pytest.mark.parametrize("option", ["--expires", "--uses"])
-def test_create_enrollment_token_rejects_zero(option):
-    with pytest.raises(CommandError):
-        call_command("create_enrollment_token", option, "0")
+@pytest.mark.parametrize("value", ["0", "-3", "2.5", "many"])
+def test_create_enrollment_token_rejects_bad_number(option, value):
+    with pytest.raises(CommandError) as raised:
+        call_command("create_enrollment_token", option, value)
+
+    assert f"expected a whole number of 1 or more, got '{value}'" in str(raised.value)
+    assert not EnrollmentToken.objects.exists()

@@ -1,5 +1,6 @@
 """Create an enrollment token for agents and print it once."""
 
+import argparse
 from datetime import timedelta
 from typing import Any
 
@@ -11,10 +12,11 @@ from endpoints.actions import create_enrollment_token
 
 
 def positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of 1 or more, got {value!r}"
+        )
+    return int(value)
 
 
 class Command(BaseCommand):
