@@ -372,6 +372,41 @@ def _record_task_finished(task: AgentTask, endpoint: Endpoint) -> None:
     )
 
 
+def cancel_agent_task(task: AgentTask, *, actor: Any, now: datetime) -> bool:
+    """Cancel a task that no agent has received yet; return whether it was queued.
+
+    A task that was handed out runs on the agent whatever the server records, so
+    only queued tasks can be cancelled. The playbook step waiting for the task
+    fails with the cancellation as its reason.
+    """
+    with transaction.atomic():
+        cancelled = AgentTask.objects.filter(
+            pk=task.pk, status=TaskStatus.QUEUED
+        ).update(
+            status=TaskStatus.CANCELLED,
+            completed=now,
+            error=f"cancelled by {actor} before delivery",
+        )
+        if not cancelled:
+            return False
+        task.refresh_from_db()
+        record_event(
+            "endpoint.agent_task_cancelled",
+            f"Agent task {task.type} on endpoint {task.endpoint_id} cancelled.",
+            actor=actor,
+            subject=task,
+            endpoint_id=task.endpoint_id,
+            details={"task_id": task.pk, "type": task.type},
+        )
+        transaction.on_commit(
+            lambda: agent_task_finished.send(sender=AgentTask, task=task), robust=True
+        )
+    logger.info(
+        "agent task cancelled task_id=%s endpoint_id=%s", task.pk, task.endpoint_id
+    )
+    return True
+
+
 # Decommissioning ------------------------------------------------------------
 
 
@@ -404,7 +439,7 @@ def check_decommission(
     endpoint: Endpoint, *, now: datetime, stale_after: timedelta
 ) -> None:
     """Raise DecommissionRefused if the endpoint must stay in service."""
-    name = endpoint.hostname
+    name = f"Endpoint {endpoint.hostname}"
     if endpoint.status == EndpointStatus.DECOMMISSIONED:
         raise DecommissionRefused(f"{name} is decommissioned already.")
     if endpoint.legal_hold:
@@ -419,8 +454,8 @@ def check_decommission(
     queued = endpoint.tasks.filter(status=TaskStatus.QUEUED, expires__gt=now).count()
     if queued:
         raise DecommissionRefused(
-            f"{name} has {queued} queued agent tasks; cancel them or wait until "
-            "they expire."
+            f"{name} has {queued} queued agent tasks; cancel them under Agent "
+            "tasks in the admin, or wait until they expire."
         )
 
     last_seen, seen_by = _newest_sighting(endpoint)

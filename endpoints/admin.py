@@ -13,6 +13,7 @@ from django.utils import timezone
 from endpoints.actions import (
     DecommissionRefused,
     TokenRotationRefused,
+    cancel_agent_task,
     create_enrollment_token,
     decommission_endpoint,
     revoke_agent_token,
@@ -364,5 +365,24 @@ class AgentTaskAdmin(admin.ModelAdmin):
         "error",
     ]
 
+    actions = ["cancel_tasks"]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.action(description="Cancel queued tasks", permissions=["change"])
+    def cancel_tasks(self, request: HttpRequest, queryset: QuerySet) -> None:
+        now = timezone.now()
+        cancelled = 0
+        for task in queryset:
+            if cancel_agent_task(task, actor=request.user, now=now):
+                cancelled += 1
+            else:
+                self.message_user(
+                    request,
+                    f"Task {task.pk} is {task.status}, not queued, so it was left "
+                    "as it is; only tasks no agent has received can be cancelled.",
+                    messages.WARNING,
+                )
+        if cancelled:
+            self.message_user(request, f"Agent tasks cancelled: {cancelled}.")

@@ -5,6 +5,7 @@ from django.contrib.auth.models import User
 
 from endpoints.actions import (
     DecommissionRefused,
+    cancel_agent_task,
     decommission_endpoint,
     revoke_agent_token,
     rotate_agent_token,
@@ -86,6 +87,54 @@ def test_decommission_refuses_queued_tasks(silent, operator, now, make_task):
 
     with pytest.raises(DecommissionRefused, match="1 queued agent tasks"):
         decommission_endpoint(endpoint, actor=operator, now=now)
+
+
+def test_cancelled_task_lets_decommission_go_ahead(
+    silent,
+    operator,
+    now,
+    make_task,
+    task_signals,
+    audit_events,
+    django_capture_on_commit_callbacks,
+):
+    endpoint, _ = silent
+    queued = make_task(endpoint)
+    sent = make_task(endpoint, status="sent", sent=now)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert cancel_agent_task(queued, actor=operator, now=now) is True
+        assert cancel_agent_task(sent, actor=operator, now=now) is False
+    decommission_endpoint(endpoint, actor=operator, now=now)
+
+    queued.refresh_from_db()
+    assert (queued.status, queued.completed) == ("cancelled", now)
+    assert queued.error == f"cancelled by {operator} before delivery"
+    sent.refresh_from_db()
+    assert sent.status == "sent"
+    assert [call["task"].pk for call in task_signals.calls] == [queued.pk]
+    assert task_signals.calls[0]["task"].status == "cancelled"
+    assert audit_events.kinds()[0] == "endpoint.agent_task_cancelled"
+    assert endpoint.status == "decommissioned"
+
+
+def test_admin_cancels_only_queued_tasks(admin_client, endpoint, make_task, now):
+    queued = make_task(endpoint)
+    sent = make_task(endpoint, status="sent", sent=now)
+
+    response = admin_client.post(
+        "/admin/endpoints/agenttask/",
+        {"action": "cancel_tasks", "_selected_action": [queued.pk, sent.pk]},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert "Agent tasks cancelled: 1." in page
+    assert f"Task {sent.pk} is sent, not queued" in page
+    queued.refresh_from_db()
+    sent.refresh_from_db()
+    assert queued.status == "cancelled"
+    assert sent.status == "sent"
 
 
 def test_decommission_ignores_expired_queued_task(silent, operator, now, make_task):

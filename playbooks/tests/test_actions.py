@@ -192,6 +192,26 @@ def test_collect_task_times_out_after_delivery(
     assert run.status == RunStatus.FAILED
 
 
+def test_collect_task_cancelled_by_operator(queue, make_playbook, endpoint):
+    from django.contrib.auth.models import User
+
+    from endpoints.actions import cancel_agent_task
+
+    operator = User.objects.create_user("operator")
+    run, step_run, task = _collect(queue, make_playbook, endpoint)
+
+    queue.call(cancel_agent_task, task, actor=operator, now=timezone.now())
+    queue.drain()
+
+    step_run.refresh_from_db()
+    assert step_run.status == StepStatus.FAILED
+    assert step_run.error == (
+        f"agent task {task.pk} cancelled: cancelled by operator before delivery"
+    )
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+
+
 def test_wait_resumes_through_timer(queue, make_playbook, time_machine):
     playbook = make_playbook(
         steps=[
