@@ -10,6 +10,7 @@ from rest_framework import serializers
 from endpoints.checkin import CheckinReport
 from endpoints.choices import TASK_REPORTABLE, AgentEvent, Platform
 from endpoints.users import ReportedUser, parse_username
+from exec_site.jsonvalues import UNSTORABLE_MESSAGE, find_unstorable, nesting_exceeds
 
 MAX_ADDRESSES = 256
 MAX_USERS = 500
@@ -192,50 +193,6 @@ class CheckinResponseSerializer(serializers.Serializer):
 MAX_RESULT_DEPTH = 32
 
 
-def unstorable_json(value: Any, max_depth: int) -> str | None:
-    """Return why PostgreSQL's jsonb cannot store `value`, or None if it can.
-
-    jsonb rejects NUL characters and unpaired surrogates in keys and strings.
-    The walk uses a stack, not recursion, so any depth is safe to check.
-    """
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > max_depth:
-            return f"Nested deeper than {max_depth} levels; flatten the result."
-        if isinstance(item, dict):
-            for key, child in item.items():
-                problem = _unstorable_text(key)
-                if problem:
-                    return f"Key {_preview(key)} {problem}"
-                stack.append((child, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, str):
-            problem = _unstorable_text(item)
-            if problem:
-                return f"Value {_preview(item)} {problem}"
-    return None
-
-
-def _unstorable_text(text: str) -> str | None:
-    if "\x00" in text:
-        return "contains a NUL character, which cannot be stored; remove it."
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        code = ord(text[error.start])
-        return (
-            f"contains an unpaired surrogate (U+{code:04X}), which cannot be "
-            "stored; send valid Unicode."
-        )
-    return None
-
-
-def _preview(text: str) -> str:
-    return ascii(text if len(text) <= 40 else text[:40] + "...")
-
-
 class TaskResultSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=sorted(TASK_REPORTABLE))
     result = serializers.JSONField(required=False, allow_null=True, default=None)
@@ -248,9 +205,13 @@ class TaskResultSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 f"Expected a JSON object or null, got {type(value).__name__}."
             )
-        problem = unstorable_json(value, MAX_RESULT_DEPTH)
-        if problem:
-            raise serializers.ValidationError(problem)
+        if nesting_exceeds(value, MAX_RESULT_DEPTH):
+            raise serializers.ValidationError(
+                f"Nested deeper than {MAX_RESULT_DEPTH} levels; flatten the result."
+            )
+        path = find_unstorable(value)
+        if path is not None:
+            raise serializers.ValidationError(f"Field {path!r} {UNSTORABLE_MESSAGE}.")
         return value
 
 

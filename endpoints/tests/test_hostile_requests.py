@@ -53,8 +53,10 @@ def test_agent_api_deep_nesting_400(endpoint_and_token, make_task, now, path):
         b'{"path": "C:\\\\x\\u0000.exe"}',
         b'{"name\\u0000": 1}',
         b'{"name": "\\ud800"}',
+        b'{"size": 1e400}',
+        b'{"deep": ' + b"[" * 40 + b"]" * 40 + b"}",
     ],
-    ids=["nul-in-value", "nul-in-key", "lone-surrogate"],
+    ids=["nul-in-value", "nul-in-key", "lone-surrogate", "infinity", "deep"],
 )
 def test_task_result_unstorable_text_400(agent, endpoint, make_task, result):
     # PostgreSQL's jsonb cannot store NUL or lone surrogates, so Exec must

@@ -40,15 +40,14 @@ Rules shared by every source:
 
 from collections.abc import Callable
 
+from exec_site.jsonvalues import UNSTORABLE_MESSAGE, find_unstorable
 from playbooks.normalizers import crowdstrike, defender, elastic, generic, wazuh
 from playbooks.normalizers.base import (
     DEFAULT_SEVERITY,
     MAX_EXTERNAL_ID_LENGTH,
     SEVERITIES,
-    UNSTORABLE_MESSAGE,
     NormalizationError,
     NormalizedDetection,
-    find_unstorable,
 )
 from playbooks.normalizers.body import DEFAULT_MAX_DOCUMENTS, BodyError, parse_body
 

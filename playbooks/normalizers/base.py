@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,14 +21,6 @@ MAX_EXTERNAL_ID_LENGTH = 255
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
-# PostgreSQL's text and jsonb types cannot store NUL, and UTF-8 cannot encode a
-# lone surrogate, which JSON allows as an escape such as "\ud800".
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-UNSTORABLE_MESSAGE = (
-    "contains a NUL character, a lone UTF-16 surrogate or a number too large for "
-    "a float, which cannot be stored; remove it or send valid text and numbers"
-)
 _TECHNIQUE = re.compile(r"T\d{4}(?:\.\d{3})?")
 
 
@@ -77,35 +68,6 @@ def stable_id(document: dict) -> str:
         document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def find_unstorable(document: Any) -> str | None:
-    """Return the dotted path of the first key or value that cannot be stored.
-
-    That is a string containing NUL or a lone surrogate, or a float that is not
-    finite: JSON parsers read 1e400 as infinity, which JSON cannot represent.
-    List items appear as `[i]`, and the whole document as "".
-    """
-    pending: list[tuple[str, Any]] = [("", document)]
-    while pending:
-        path, value = pending.pop()
-        if isinstance(value, str):
-            if _UNSTORABLE.search(value):
-                return path
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                return path
-        elif isinstance(value, dict):
-            for key, child in value.items():
-                child_path = f"{path}.{key}" if path else str(key)
-                if isinstance(key, str) and _UNSTORABLE.search(key):
-                    return child_path
-                pending.append((child_path, child))
-        elif isinstance(value, list):
-            pending.extend(
-                (f"{path}[{index}]", child) for index, child in enumerate(value)
-            )
-    return None
 
 
 def _find(value: Any, parts: list[str]) -> Iterator[Any]:

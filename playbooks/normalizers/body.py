@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from playbooks.normalizers.base import UNSTORABLE_MESSAGE, find_unstorable
+from exec_site.jsonvalues import UNSTORABLE_MESSAGE, find_unstorable
 
 DEFAULT_MAX_DOCUMENTS = 10_000
 
