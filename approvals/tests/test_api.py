@@ -163,6 +163,23 @@ def test_api_approve_unknown_option(waiting, approver):
     assert "unknown option 'acct-9'" in response.json()["detail"]
 
 
+def test_api_approve_deeply_nested_body_400(waiting, approver):
+    _, request = waiting
+    client = client_for(approver)
+    client.raise_request_exception = False
+
+    response = client.post(
+        f"/api/v1/approvals/{request.pk}/approve",
+        b"[" * 5000 + b"]" * 5000,
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+    request.refresh_from_db()
+    assert request.status == ApprovalStatus.PENDING
+
+
 def test_api_list_rejects_unknown_status(waiting, approver):
     response = client_for(approver).get("/api/v1/approvals/?status=done")
 
